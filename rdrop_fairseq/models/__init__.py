@@ -1,0 +1,1 @@
+"""Registered as fairseq models on import."""
