@@ -1,0 +1,63 @@
+"""Run the real fairseq CLIs (and the project's scripts) as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MULTI30K = Path(os.environ.get("MULTI30K_DIR", REPO.parent / "shared" / "data" / "multi30k"))
+
+
+def run(cmd, cwd=REPO, check=True, timeout=900):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHON=sys.executable, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def prepare_multi30k(out_dir: Path, vocab=1000, train_lines=3000) -> Path:
+    if not (MULTI30K / "train.de").exists():
+        raise AssertionError(f"Multi30k not found at {MULTI30K} (set MULTI30K_DIR)")
+    run(["bash", REPO / "examples/translation/prepare-multi30k.sh", MULTI30K, out_dir,
+         vocab, train_lines])
+    return out_dir / "data-bin"
+
+
+def json_logs(text: str, tag: str):
+    """The JSON records fairseq logs under ``| tag |`` (train_inner, train, valid)."""
+    out = []
+    for line in text.splitlines():
+        marker = f"| {tag} | "
+        if marker in line and line.rstrip().endswith("}"):
+            out.append(json.loads(line.split(marker, 1)[1]))
+    return out
+
+
+# A small transformer that trains in seconds on 2 cores.
+SMALL_MODEL = [
+    "--arch", "transformer_iwslt_de_en",
+    "--encoder-layers", "2", "--decoder-layers", "2",
+    "--encoder-embed-dim", "64", "--decoder-embed-dim", "64",
+    "--encoder-ffn-embed-dim", "128", "--decoder-ffn-embed-dim", "128",
+    "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
+    "--share-all-embeddings",
+]
+
+TRAIN_FLAGS = [
+    "--cpu", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "1e-3",
+    "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "10", "--dropout", "0.2",
+    "--label-smoothing", "0.1", "--max-tokens", "1024", "--seed", "1",
+    "--log-format", "json", "--log-interval", "5", "--num-workers", "0",
+    "--no-epoch-checkpoints", "--disable-validation",
+]
