@@ -5,14 +5,9 @@ import re
 import pytest
 
 import rdrop_fairseq
-from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, prepare_multi30k, run
+from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
 
 CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
-
-
-@pytest.fixture(scope="module")
-def data_bin(tmp_path_factory):
-    return prepare_multi30k(tmp_path_factory.mktemp("multi30k"))
 
 
 @pytest.fixture(scope="module")

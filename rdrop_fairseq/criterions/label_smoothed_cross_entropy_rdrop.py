@@ -32,6 +32,7 @@ from fairseq.modules import FairseqDropout
 from torch import nn
 
 from rdrop_fairseq.flags import FlagError, check_flag
+from rdrop_fairseq.modules.multi_sample_dropout import MultiSampleDropout
 from rdrop_fairseq.modules.rdrop_loss import multi_pass_symmetric_kl, repeat_batch
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def check_seq2seq_task(task) -> None:
 
 def has_active_dropout(model: nn.Module) -> bool:
     return any(
-        isinstance(m, (nn.Dropout, FairseqDropout)) and m.p > 0
+        isinstance(m, (nn.modules.dropout._DropoutNd, FairseqDropout, MultiSampleDropout))
+        and m.p > 0
         for m in model.modules()
     )
 

@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Time and peak memory per update of training configurations, on real Multi30k
+batches, through fairseq's own Trainer (forward, backward, Adam step).
+
+Each (configuration, run) is a fresh subprocess, so peak memory is per
+configuration; runs are interleaved (A B C A B C ...) so that machine noise hits
+every configuration alike. Prints a table of medians and ratios to the first
+configuration's baseline and writes JSON.
+
+    python scripts/benchmark.py --data work/multi30k/data-bin --runs 5 \
+        --configs ls@N ls@2N rdrop@N --json docs/results/benchmark_rdrop.json
+
+Configurations (N = --max-tokens):
+  ls@N, ls@2N      fairseq's label_smoothed_cross_entropy at N and 2N tokens
+  rdrop@N          label_smoothed_cross_entropy_rdrop (alpha 5) at N tokens
+  realformer@N     transformer_realformer with fairseq's criterion at N tokens
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL = [
+    "--encoder-layers", "3", "--decoder-layers", "3",
+    "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
+    "--encoder-ffn-embed-dim", "512", "--decoder-ffn-embed-dim", "512",
+    "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+]
+COMMON = [
+    "--share-all-embeddings", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)",
+    "--lr", "5e-4", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "4000",
+    "--dropout", "0.3", "--label-smoothing", "0.1", "--seed", "1", "--num-workers", "0",
+]
+LS = ["--criterion", "label_smoothed_cross_entropy"]
+RDROP = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
+
+
+def config_flags(name: str, max_tokens: int):
+    """(arch, flags) for a configuration name like 'rdrop@N' or 'ls@2N'."""
+    kind, _, scale = name.partition("@")
+    factor = {"N": 1, "2N": 2}.get(scale)
+    table = {
+        "ls": ("transformer_iwslt_de_en", LS),
+        "rdrop": ("transformer_iwslt_de_en", RDROP),
+        "realformer": ("transformer_realformer_iwslt_de_en", LS),
+        "realformer_rdrop": ("transformer_realformer_iwslt_de_en", RDROP),
+    }
+    if factor is None or kind not in table:
+        raise SystemExit(
+            f"--configs: expected NAME@N or NAME@2N with NAME in {sorted(table)}, got {name!r}"
+        )
+    arch, flags = table[kind]
+    return arch, flags + ["--max-tokens", str(max_tokens * factor)]
+
+
+def worker(spec):
+    import torch
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.trainer import Trainer
+
+    import rdrop_fairseq
+
+    torch.set_num_threads(spec["threads"])
+    argv = [spec["data"], "--user-dir", rdrop_fairseq.USER_DIR, "--arch", spec["arch"]]
+    argv += spec["flags"] + (["--cpu"] if spec["device"] == "cpu" else [])
+    cfg = convert_namespace_to_omegaconf(
+        options.parse_args_and_arch(options.get_training_parser(), input_args=argv)
+    )
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("train")
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+    trainer = Trainer(cfg, task, model, criterion)
+    itr = task.get_batch_iterator(
+        dataset=task.dataset("train"), max_tokens=cfg.dataset.max_tokens,
+        max_positions=(1024, 1024), required_batch_size_multiple=8, seed=1,
+    ).next_epoch_itr(shuffle=True)
+    batches = [next(itr) for _ in range(spec["warmup"] + spec["steps"])]
+    cuda = spec["device"] == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    for b in batches[: spec["warmup"]]:
+        trainer.train_step([b])
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times, tokens = [], []
+    for b in batches[spec["warmup"]:]:
+        sync()
+        t0 = time.perf_counter()
+        trainer.train_step([b])
+        sync()
+        times.append(time.perf_counter() - t0)
+        tokens.append(int(b["ntokens"]))
+    peak_mb = (
+        torch.cuda.max_memory_allocated() / 2**20 if cuda
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {
+        "s_per_update": statistics.median(times),
+        "ms_per_1k_tokens": 1000 * sum(times) / sum(tokens) * 1000,
+        "tokens_per_update": sum(tokens) / len(tokens),
+        "peak_mem_mb": peak_mb,
+        "peak_rss_before_timing_mb": rss_before / 1024,
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(REPO / "work/multi30k/data-bin"), help="fairseq data-bin (prepare-multi30k.sh)")
+    p.add_argument("--configs", nargs="+", default=["ls@N", "ls@2N", "rdrop@N"], help="configurations; ratios are to the first")
+    p.add_argument("--max-tokens", type=int, default=4096, help="N")
+    p.add_argument("--runs", type=int, default=5, help="subprocess runs per configuration")
+    p.add_argument("--steps", type=int, default=10, help="timed updates per run")
+    p.add_argument("--warmup", type=int, default=3, help="untimed updates per run")
+    p.add_argument("--full-size", action="store_true", help="transformer_iwslt_de_en sizes (6+6, 512) instead of 3+3, 256")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+
+    if args.worker:
+        print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
+        return
+    for flag, v in (("--runs", args.runs), ("--steps", args.steps), ("--max-tokens", args.max_tokens)):
+        if v < 1:
+            p.error(f"{flag}: expected an integer >= 1, got {v}")
+    if not Path(args.data, "dict.de.txt").exists():
+        p.error(f"--data: no fairseq data-bin at {args.data} (run examples/translation/prepare-multi30k.sh)")
+
+    specs = {}
+    for name in args.configs:
+        arch, flags = config_flags(name, args.max_tokens)
+        specs[name] = {
+            "data": args.data, "arch": arch, "device": args.device, "threads": args.threads,
+            "flags": COMMON + ([] if args.full_size else SMALL) + flags,
+            "steps": args.steps, "warmup": args.warmup,
+        }
+    results = {name: [] for name in args.configs}
+    for run in range(args.runs):
+        for name in args.configs:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", json.dumps(specs[name])],
+                capture_output=True, text=True, cwd=REPO,
+            )
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if proc.returncode != 0 or not line:
+                sys.exit(f"benchmark: {name} failed:\n{proc.stderr[-3000:]}")
+            results[name].append(json.loads(line[0][7:]))
+            r = results[name][-1]
+            print(f"run {run + 1}/{args.runs} {name:>18}: {r['s_per_update']:.3f} s/update, "
+                  f"{r['ms_per_1k_tokens']:.1f} ms/1k tok, {r['peak_mem_mb']:.0f} MB", file=sys.stderr)
+
+    base = args.configs[0]
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
+    print(f"\n{'config':>18} | s/update | x{base:<8} | ms/1k tok | x{base:<8} | peak MB | x{base}")
+    print("-" * 96)
+    for n, m in med.items():
+        b = med[base]
+        print(f"{n:>18} | {m['s_per_update']:8.3f} | {m['s_per_update'] / b['s_per_update']:9.3f} | "
+              f"{m['ms_per_1k_tokens']:9.1f} | {m['ms_per_1k_tokens'] / b['ms_per_1k_tokens']:9.3f} | "
+              f"{m['peak_mem_mb']:7.0f} | {m['peak_mem_mb'] / b['peak_mem_mb']:.3f}")
+    out = {
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "device": args.device, "max_tokens": args.max_tokens, "runs": args.runs,
+        "steps": args.steps, "full_size": args.full_size,
+        "median": med, "runs_raw": results,
+    }
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""transformer_realformer through the real CLIs: train with R-Drop, generate."""
+
+import re
+
+import rdrop_fairseq
+from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
+
+REALFORMER = ["--arch" if a == "--arch" else a for a in SMALL_MODEL]
+REALFORMER[REALFORMER.index("transformer_iwslt_de_en")] = "transformer_realformer_iwslt_de_en"
+CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
+
+
+def test_realformer_with_rdrop_and_multi_sample_dropout_trains_and_decodes(data_bin, tmp_path):
+    proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
+                "--save-dir", tmp_path, "--max-update", "30",
+                "--decoder-output-dropout-samples", "2", "--decoder-output-dropout", "0.1"]
+               + REALFORMER + CRIT + TRAIN_FLAGS)
+    inner = json_logs(proc.stderr + proc.stdout, "train_inner")
+    assert float(inner[-1]["loss"]) < float(inner[0]["loss"]) - 1.0
+    assert "RealformerModel" in proc.stderr + proc.stdout or "ResidualMultiheadAttention" in proc.stderr + proc.stdout
+
+    gen = run([BIN / "fairseq-generate", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
+               "--cpu", "--path", tmp_path / "checkpoint_last.pt", "--gen-subset", "valid",
+               "--beam", "5", "--max-tokens", "4000", "--max-len-b", "30",
+               "--required-batch-size-multiple", "1"])
+    assert sum(l.startswith("H-") for l in gen.stdout.splitlines()) == 1014
+    assert re.search(r"BLEU4? = \d", gen.stdout)
+
+
+def test_bad_realformer_flag_on_the_command_line(data_bin, tmp_path):
+    proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
+                "--save-dir", tmp_path, "--max-update", "1", "--residual-attention", "encoder,cros"]
+               + REALFORMER + CRIT + TRAIN_FLAGS, check=False)
+    assert proc.returncode != 0
+    assert ("--residual-attention: expected a comma-separated subset of "
+            "encoder,decoder,cross, or none, got 'encoder,cros'") in proc.stderr
+    assert "Traceback" not in proc.stderr
