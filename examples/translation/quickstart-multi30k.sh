@@ -27,7 +27,7 @@ fairseq-train "$DATA" --user-dir "$ROOT/rdrop_fairseq" --cpu \
   --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 \
   --criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA" --label-smoothing 0.1 \
   --optimizer adam --adam-betas '(0.9, 0.98)' --lr 1e-3 --lr-scheduler inverse_sqrt \
-  --warmup-updates 300 --weight-decay 1e-4 --clip-norm 0.0 --dropout 0.3 \
+  --warmup-updates 150 --weight-decay 1e-4 --clip-norm 0.0 --dropout 0.3 \
   --max-tokens 4096 --stop-time-hours "$STOP_HOURS" --max-update 100000 \
   --save-dir "$WORK/checkpoints" --no-epoch-checkpoints --validate-interval 1000 \
   --log-format json --log-interval 20 --num-workers 0 --seed 1 \
@@ -38,6 +38,8 @@ fairseq-generate "$DATA" --user-dir "$ROOT/rdrop_fairseq" --cpu --gen-subset tes
   --path "$WORK/checkpoints/checkpoint_last.pt" --beam 5 --max-tokens 8000 \
   --remove-bpe sentencepiece --required-batch-size-multiple 1 > "$WORK/generate.test.txt" 2> "$WORK/generate.log"
 grep -P '^H-' "$WORK/generate.test.txt" | sort -t- -k2 -n | cut -f3 > "$WORK/test.hyp.en"
+nhyp=$(wc -l < "$WORK/test.hyp.en"); nref=$(wc -l < "$WORK/data/raw/test.en")
+[ "$nhyp" = "$nref" ] || { echo "quickstart: $nhyp hypotheses for $nref references" >&2; exit 1; }
 echo "quickstart: test2016 De->En, beam 5, detokenized sacreBLEU:"
 sacrebleu "$WORK/data/raw/test.en" -i "$WORK/test.hyp.en" -m bleu -b -w 2 > "$WORK/bleu.txt"
 sacrebleu "$WORK/data/raw/test.en" -i "$WORK/test.hyp.en" -m bleu -w 2 | tee "$WORK/bleu.json" | grep --line-buffered -E '"(score|signature)"' || true

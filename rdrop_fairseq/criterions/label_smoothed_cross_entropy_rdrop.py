@@ -17,6 +17,7 @@ single-pass loss during training (the k-step task does) by passing
 
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -59,8 +60,11 @@ class LabelSmoothedCrossEntropyRDropConfig(LabelSmoothedCrossEntropyCriterionCon
 
 def _seq2seq_task_types():
     from fairseq.tasks.translation import TranslationTask
+    from fairseq.tasks.translation_multi_simple_epoch import (
+        TranslationMultiSimpleEpochTask,
+    )
 
-    types = [TranslationTask]
+    types = [TranslationTask, TranslationMultiSimpleEpochTask]
     try:  # speech-to-text is seq2seq too, when its extras import
         from fairseq.tasks.speech_to_text import SpeechToTextTask
 
@@ -77,7 +81,8 @@ def check_seq2seq_task(task) -> None:
             "--task",
             "a sequence-to-sequence task for --criterion "
             "label_smoothed_cross_entropy_rdrop (translation, translation_rdrop, "
-            "another subclass of TranslationTask, or speech_to_text)",
+            "translation_multi_simple_epoch[_rdrop], another subclass of "
+            "TranslationTask, or speech_to_text)",
             type(task).__name__,
         )
 
@@ -128,15 +133,28 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self.alpha = rdrop_alpha
         self.num_passes = rdrop_passes
         self._checked_dropout = False
+        self._step_rdrop = None  # set by rdrop_for_this_step
+
+    @contextmanager
+    def rdrop_for_this_step(self, rdrop: bool):
+        """Make the training forwards inside the block R-Drop (True) or plain
+        (False): how a task (k-step R-Drop) chooses per update while leaving
+        its own ``train_step`` as it is."""
+        self._step_rdrop = rdrop
+        try:
+            yield
+        finally:
+            self._step_rdrop = None
 
     def forward(self, model, sample, reduce=True, rdrop=None):
         """Loss, sample size and logging outputs for one batch.
 
         ``rdrop``: None (default) runs R-Drop whenever the model is in training
-        mode; False forces one plain pass; True forces R-Drop.
+        mode, unless a task chose otherwise with :meth:`rdrop_for_this_step`;
+        False forces one plain pass; True forces R-Drop.
         """
         if rdrop is None:
-            rdrop = model.training
+            rdrop = model.training and self._step_rdrop is not False
         if not rdrop:
             return self._forward_single_pass(model, sample, reduce)
         if not reduce:

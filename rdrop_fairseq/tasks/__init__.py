@@ -1,1 +1,2 @@
 """Registered as fairseq tasks on import."""
+from rdrop_fairseq.tasks import translation_rdrop  # noqa: F401

@@ -1,0 +1,86 @@
+"""``fairseq-train`` for processes started by ``torchrun``, on CPU (gloo) or GPU.
+
+fairseq 0.12 cannot start CPU multi-process training on its own:
+``--distributed-world-size 2 --cpu`` spawns ``min(cuda_device_count, 2) = 0``
+workers and exits 0 without training, and under ``torchrun`` it computes the
+device as ``rank % cuda_device_count`` (a ZeroDivisionError without GPUs). This
+entry point reads torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE,
+MASTER_ADDR/PORT), fills in fairseq's distributed settings, and runs fairseq's
+own training ``main`` unchanged:
+
+    torchrun --nproc_per_node 2 -m rdrop_fairseq.train DATA --cpu \\
+        --distributed-backend gloo --ddp-backend legacy_ddp \\
+        --user-dir rdrop_fairseq ...
+
+(On CPU, ``--ddp-backend legacy_ddp``: torch's DDP wrapper as fairseq builds it
+accepts only GPU modules.)
+
+On GPUs it works the same way (``--distributed-backend nccl``, the default),
+across nodes with torchrun's ``--nnodes/--node_rank/--master_addr``. Without
+torchrun's environment it is plain ``fairseq-train``.
+"""
+
+import logging
+import os
+import sys
+
+TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def apply_torchrun_env(dist_cfg, environ=os.environ) -> bool:
+    """Fill fairseq's DistributedTrainingConfig from torchrun's variables.
+
+    Returns False (and changes nothing) outside torchrun, or when the user set
+    --distributed-init-method themselves.
+    """
+    if dist_cfg.distributed_init_method is not None:
+        return False
+    if not all(k in environ for k in TORCHRUN_ENV):
+        return False
+    dist_cfg.distributed_init_method = "env://"
+    dist_cfg.distributed_world_size = int(environ["WORLD_SIZE"])
+    dist_cfg.distributed_rank = int(environ["RANK"])
+    dist_cfg.device_id = int(environ["LOCAL_RANK"])
+    dist_cfg.distributed_no_spawn = True  # torchrun started the processes
+    return True
+
+
+def check_cpu_ddp_backend(ddp_backend: str) -> None:
+    # fairseq hands torch's DistributedDataParallel device_ids=[device_id],
+    # which torch refuses for CPU modules; fairseq's own legacy_ddp all-reduces
+    # the gradients itself and works on CPU.
+    from rdrop_fairseq.flags import check_flag
+
+    check_flag(
+        ddp_backend in ("legacy_ddp", "no_c10d"),
+        "--ddp-backend", "legacy_ddp (or no_c10d) for multi-process --cpu training",
+        ddp_backend,
+    )
+
+
+def cli_main(argv=None):
+    # The log format of fairseq-train, so that log parsers read both alike (the
+    # package import above has already configured logging by then).
+    logging.basicConfig(
+        format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        level=os.environ.get("LOGLEVEL", "INFO").upper(),
+        stream=sys.stdout,
+        force=True,
+    )
+    from fairseq import distributed_utils, options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq_cli.train import main
+
+    import rdrop_fairseq  # noqa: F401  (registers the plugin even without --user-dir)
+
+    parser = options.get_training_parser()
+    args = options.parse_args_and_arch(parser, input_args=argv)
+    cfg = convert_namespace_to_omegaconf(args)
+    if apply_torchrun_env(cfg.distributed_training) and cfg.common.cpu:
+        check_cpu_ddp_backend(cfg.distributed_training.ddp_backend)
+    distributed_utils.call_main(cfg, main)
+
+
+if __name__ == "__main__":
+    cli_main()
