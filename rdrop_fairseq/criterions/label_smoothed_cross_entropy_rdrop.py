@@ -28,11 +28,15 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
     LabelSmoothedCrossEntropyCriterionConfig,
     label_smoothed_nll_loss,
 )
+from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
+from fairseq.models import BaseFairseqModel, FairseqDecoder
+from fairseq.models.transformer import TransformerModelBase
 from fairseq.modules import FairseqDropout
 from torch import nn
 
 from rdrop_fairseq.flags import FlagError, check_flag
+from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss
 from rdrop_fairseq.modules.multi_sample_dropout import MultiSampleDropout
 from rdrop_fairseq.modules.rdrop_loss import multi_pass_symmetric_kl, repeat_batch
 
@@ -54,6 +58,15 @@ class LabelSmoothedCrossEntropyRDropConfig(LabelSmoothedCrossEntropyCriterionCon
         metadata={
             "help": "forward passes per batch (>= 2); the paper uses 2; with more, "
             "the KL term is averaged over all pairs of passes"
+        },
+    )
+    rdrop_loss_impl: ChoiceEnum(["fused", "plain"]) = field(
+        default="fused",
+        metadata={
+            "help": "fused: loss and its gradient from the logits in one chunked "
+            "pass (faster, less memory; used when the decoder's output "
+            "distribution is a plain log-softmax of its logits, else plain); "
+            "plain: autograd through log-softmax, NLL and KL. Same values."
         },
     )
 
@@ -87,6 +100,31 @@ def check_seq2seq_task(task) -> None:
         )
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The fairseq model inside DDP / fairseq's ModuleProxyWrapper."""
+    while not isinstance(model, BaseFairseqModel) and hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+def output_is_log_softmax_of_logits(model: nn.Module) -> bool:
+    """Whether ``get_normalized_probs`` is fairseq's plain log-softmax of
+    ``net_output[0]``, so that the fused loss may start from the logits."""
+    model = unwrap(model)
+    dec = getattr(model, "decoder", None)
+    return (
+        isinstance(dec, FairseqDecoder)
+        and getattr(dec, "adaptive_softmax", None) is None
+        and type(dec).get_normalized_probs is FairseqDecoder.get_normalized_probs
+        and type(dec).get_normalized_probs_scriptable
+        is FairseqDecoder.get_normalized_probs_scriptable
+        and type(model).get_normalized_probs
+        in (BaseFairseqModel.get_normalized_probs, TransformerModelBase.get_normalized_probs)
+        and type(model).get_normalized_probs_scriptable
+        is BaseFairseqModel.get_normalized_probs_scriptable
+    )
+
+
 def has_active_dropout(model: nn.Module) -> bool:
     return any(
         isinstance(m, (nn.modules.dropout._DropoutNd, FairseqDropout, MultiSampleDropout))
@@ -109,6 +147,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         report_accuracy=False,
         rdrop_alpha=5.0,
         rdrop_passes=2,
+        rdrop_loss_impl="fused",
     ):
         check_flag(
             rdrop_alpha >= 0 and math.isfinite(rdrop_alpha),
@@ -126,12 +165,17 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             ignore_prefix_size >= 0,
             "--ignore-prefix-size", "an integer >= 0", ignore_prefix_size,
         )
+        check_flag(
+            str(rdrop_loss_impl) in ("fused", "plain"),
+            "--rdrop-loss-impl", "fused or plain", rdrop_loss_impl,
+        )
         check_seq2seq_task(task)
         super().__init__(
             task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy
         )
         self.alpha = rdrop_alpha
         self.num_passes = rdrop_passes
+        self.loss_impl = str(rdrop_loss_impl)
         self._checked_dropout = False
         self._step_rdrop = None  # set by rdrop_for_this_step
 
@@ -171,24 +215,34 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
     def _forward_rdrop(self, model, sample):
         m = self.num_passes
         net_output = model(**repeat_batch(sample["net_input"], m))
-        lprobs = model.get_normalized_probs(net_output, log_probs=True)
-        target = model.get_targets(sample, net_output)
-        if self.ignore_prefix_size > 0:
-            lprobs = lprobs[:, self.ignore_prefix_size :, :]
-            target = target[:, self.ignore_prefix_size :]
-        pad_mask = target.eq(self.padding_idx)  # one copy: B x T
-
-        # m x the label-smoothed NLL of one copy, as fairseq computes it.
+        target = model.get_targets(sample, net_output)  # one copy: B x T
+        p = self.ignore_prefix_size
+        if p > 0:
+            target = target[:, p:]
+        pad_mask = target.eq(self.padding_idx)
         all_targets = target.repeat(m, 1)
-        loss, nll_loss = label_smoothed_nll_loss(
-            lprobs.reshape(-1, lprobs.size(-1)),
-            all_targets.reshape(-1),
-            self.eps,
-            ignore_index=self.padding_idx,
-            reduce=True,
-        )
-        kl_loss = multi_pass_symmetric_kl(lprobs, m, pad_mask)
-        loss = loss + self.alpha * kl_loss
+
+        if self.loss_impl == "fused" and output_is_log_softmax_of_logits(model):
+            logits = net_output[0][:, p:, :] if p > 0 else net_output[0]
+            loss, nll_loss, kl_loss = fused_rdrop_loss(
+                logits, target, pad_mask, self.eps, self.alpha, m
+            )
+            scores = logits  # argmax of logits = argmax of log-probs
+        else:
+            lprobs = model.get_normalized_probs(net_output, log_probs=True)
+            if p > 0:
+                lprobs = lprobs[:, p:, :]
+            # m x the label-smoothed NLL of one copy, as fairseq computes it.
+            loss, nll_loss = label_smoothed_nll_loss(
+                lprobs.reshape(-1, lprobs.size(-1)),
+                all_targets.reshape(-1),
+                self.eps,
+                ignore_index=self.padding_idx,
+                reduce=True,
+            )
+            kl_loss = multi_pass_symmetric_kl(lprobs, m, pad_mask)
+            loss = loss + self.alpha * kl_loss
+            scores = lprobs
 
         ntokens = sample["ntokens"]
         sample_size = sample["target"].size(0) if self.sentence_avg else ntokens
@@ -205,7 +259,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         }
         if self.report_accuracy:
             mask = all_targets.ne(self.padding_idx)
-            n_correct = lprobs.argmax(-1).masked_select(mask).eq(
+            n_correct = scores.argmax(-1).masked_select(mask).eq(
                 all_targets.masked_select(mask)
             )
             logging_output["n_correct"] = utils.item(n_correct.sum().data)
