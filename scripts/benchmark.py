@@ -10,10 +10,18 @@ configuration's baseline and writes JSON.
     python scripts/benchmark.py --data work/multi30k/data-bin --runs 5 \
         --configs ls@N ls@2N rdrop@N --json docs/results/benchmark_rdrop.json
 
-Configurations (N = --max-tokens):
-  ls@N, ls@2N      fairseq's label_smoothed_cross_entropy at N and 2N tokens
-  rdrop@N          label_smoothed_cross_entropy_rdrop (alpha 5) at N tokens
-  realformer@N     transformer_realformer with fairseq's criterion at N tokens
+Training configurations (N = --max-tokens):
+  ls@N, ls@2N          fairseq's label_smoothed_cross_entropy at N and 2N tokens
+  rdrop@N              label_smoothed_cross_entropy_rdrop (alpha 5, fused loss)
+  rdrop_plain@N        the same with --rdrop-loss-impl plain (autograd)
+  realformer@N         transformer_realformer_iwslt_de_en (all three streams),
+                       fairseq's criterion
+  realformer_rdrop@N   RealFormer + R-Drop
+
+Generation configurations (beam 5 on Multi30k test2016, untrained weights shared
+by both models, every hypothesis forced to --gen-len tokens so both do the same
+number of decoding steps; reports sentences/s):
+  gen_transformer, gen_realformer
 """
 
 import argparse
@@ -41,21 +49,27 @@ COMMON = [
 ]
 LS = ["--criterion", "label_smoothed_cross_entropy"]
 RDROP = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
+RDROP_PLAIN = RDROP + ["--rdrop-loss-impl", "plain"]
+GENERATE = {"gen_transformer": "transformer_iwslt_de_en", "gen_realformer": "transformer_realformer_iwslt_de_en"}
 
 
 def config_flags(name: str, max_tokens: int):
     """(arch, flags) for a configuration name like 'rdrop@N' or 'ls@2N'."""
+    if name in GENERATE:
+        return GENERATE[name], LS + ["--max-tokens", str(max_tokens)]
     kind, _, scale = name.partition("@")
     factor = {"N": 1, "2N": 2}.get(scale)
     table = {
         "ls": ("transformer_iwslt_de_en", LS),
         "rdrop": ("transformer_iwslt_de_en", RDROP),
+        "rdrop_plain": ("transformer_iwslt_de_en", RDROP_PLAIN),
         "realformer": ("transformer_realformer_iwslt_de_en", LS),
         "realformer_rdrop": ("transformer_realformer_iwslt_de_en", RDROP),
     }
     if factor is None or kind not in table:
         raise SystemExit(
-            f"--configs: expected NAME@N or NAME@2N with NAME in {sorted(table)}, got {name!r}"
+            f"--configs: expected NAME@N or NAME@2N with NAME in {sorted(table)}, "
+            f"or one of {sorted(GENERATE)}; got {name!r}"
         )
     arch, flags = table[kind]
     return arch, flags + ["--max-tokens", str(max_tokens * factor)]
@@ -76,6 +90,8 @@ def worker(spec):
         options.parse_args_and_arch(options.get_training_parser(), input_args=argv)
     )
     task = tasks.setup_task(cfg.task)
+    if spec.get("generate"):
+        return generate_worker(spec, cfg, task, torch)
     task.load_dataset("train")
     model = task.build_model(cfg.model)
     criterion = task.build_criterion(cfg.criterion)
@@ -118,6 +134,52 @@ def worker(spec):
     }
 
 
+def print_table(med, names, keys):
+    """Medians, and each as a ratio to the first configuration listed."""
+    if not names:
+        return
+    base = names[0]
+    head = " | ".join(f"{k:>16} | {'x ' + base:>14}" for k in keys)
+    print(f"\n{'config':>18} | {head}")
+    print("-" * (21 + 36 * len(keys)))
+    for n in names:
+        cells = " | ".join(
+            f"{med[n][k]:16.4g} | {med[n][k] / med[base][k]:14.3f}" for k in keys
+        )
+        print(f"{n:>18} | {cells}")
+
+
+def generate_worker(spec, cfg, task, torch):
+    task.load_dataset("test")
+    torch.manual_seed(1)
+    model = task.build_model(cfg.model)
+    if spec["device"] == "cuda":
+        model = model.cuda()
+    model.eval()
+    cfg.generation.beam = 5
+    cfg.generation.min_len = cfg.generation.max_len_b = spec["gen_len"]
+    cfg.generation.max_len_a = 0
+    generator = task.build_generator([model], cfg.generation)
+    itr = task.get_batch_iterator(
+        dataset=task.dataset("test"), max_tokens=cfg.dataset.max_tokens,
+        max_positions=(1024, 1024), required_batch_size_multiple=1,
+    ).next_epoch_itr(shuffle=False)
+    batches = list(itr)
+    from fairseq import utils
+
+    sentences, t0 = 0, time.perf_counter()
+    with torch.no_grad():
+        for b in batches:
+            if spec["device"] == "cuda":
+                b = utils.move_to_cuda(b)
+            task.inference_step(generator, [model], b)
+            sentences += b["nsentences"]
+    if spec["device"] == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - t0
+    return {"sentences_per_s": sentences / elapsed, "s_total": elapsed, "sentences": sentences}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(REPO / "work/multi30k/data-bin"), help="fairseq data-bin (prepare-multi30k.sh)")
@@ -129,6 +191,7 @@ def main():
     p.add_argument("--full-size", action="store_true", help="transformer_iwslt_de_en sizes (6+6, 512) instead of 3+3, 256")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--gen-len", type=int, default=20, help="tokens per hypothesis in gen_* configs")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -149,6 +212,7 @@ def main():
             "data": args.data, "arch": arch, "device": args.device, "threads": args.threads,
             "flags": COMMON + ([] if args.full_size else SMALL) + flags,
             "steps": args.steps, "warmup": args.warmup,
+            "generate": name in GENERATE, "gen_len": args.gen_len,
         }
     results = {name: [] for name in args.configs}
     for run in range(args.runs):
@@ -162,18 +226,13 @@ def main():
                 sys.exit(f"benchmark: {name} failed:\n{proc.stderr[-3000:]}")
             results[name].append(json.loads(line[0][7:]))
             r = results[name][-1]
-            print(f"run {run + 1}/{args.runs} {name:>18}: {r['s_per_update']:.3f} s/update, "
-                  f"{r['ms_per_1k_tokens']:.1f} ms/1k tok, {r['peak_mem_mb']:.0f} MB", file=sys.stderr)
+            print(f"run {run + 1}/{args.runs} {name:>18}: "
+                  + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), file=sys.stderr)
 
-    base = args.configs[0]
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
-    print(f"\n{'config':>18} | s/update | x{base:<8} | ms/1k tok | x{base:<8} | peak MB | x{base}")
-    print("-" * 96)
-    for n, m in med.items():
-        b = med[base]
-        print(f"{n:>18} | {m['s_per_update']:8.3f} | {m['s_per_update'] / b['s_per_update']:9.3f} | "
-              f"{m['ms_per_1k_tokens']:9.1f} | {m['ms_per_1k_tokens'] / b['ms_per_1k_tokens']:9.3f} | "
-              f"{m['peak_mem_mb']:7.0f} | {m['peak_mem_mb'] / b['peak_mem_mb']:.3f}")
+    print_table(med, [n for n in args.configs if n not in GENERATE],
+                ["s_per_update", "ms_per_1k_tokens", "peak_mem_mb"])
+    print_table(med, [n for n in args.configs if n in GENERATE], ["sentences_per_s"])
     out = {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "device": args.device, "max_tokens": args.max_tokens, "runs": args.runs,

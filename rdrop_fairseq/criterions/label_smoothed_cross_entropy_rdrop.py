@@ -213,8 +213,12 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         return loss, sample_size, logging_output
 
     def _forward_rdrop(self, model, sample):
+        net_output = model(**repeat_batch(sample["net_input"], self.num_passes))
+        return self._loss_from_output(model, sample, net_output)
+
+    def _loss_from_output(self, model, sample, net_output):
+        """The R-Drop loss of the model's output for ``[x; x; ...]``."""
         m = self.num_passes
-        net_output = model(**repeat_batch(sample["net_input"], m))
         target = model.get_targets(sample, net_output)  # one copy: B x T
         p = self.ignore_prefix_size
         if p > 0:

@@ -29,69 +29,87 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-# float32 elements of one chunk's per-copy working tensors (~32 MiB each).
-CHUNK_ELEMENTS = 1 << 23
+# Elements per copy in one chunk: small enough on CPU that a chunk's working
+# tensors stay in cache across the ~10 passes below; large on GPU, where the
+# per-chunk launch overhead dominates instead.
+CHUNK_ELEMENTS_CPU = 1 << 18
+CHUNK_ELEMENTS_GPU = 1 << 24
 
 
-def _chunk_loss_and_grad(z, target, keep, eps, alpha, num_passes):
-    """z: (m, n, V) float32 logits; target: (n,); keep: (n,) bool.
+def _chunk_loss_and_grad(z, target, pad_rows, eps, alpha, num_passes, out):
+    """One chunk. z: (m, n, V) logits in the accumulation dtype; target: (n,);
+    pad_rows: indices of padding positions in the chunk; out: (m, n, V) view of
+    the gradient buffer, written in place.
 
-    Returns (ls_sum, nll_sum, kl_sum, grad (m, n, V) float32)."""
+    Returns (ls_sum, nll_sum, kl_sum) over the chunk's non-pad positions.
+    """
     m, n, V = z.shape
+    eps_i = eps / (V - 1)
+    pairs = m * (m - 1) / 2
+    c = alpha * 0.5 / pairs
+
     lp = torch.log_softmax(z, dim=-1)
     p = lp.exp()
-    eps_i = eps / (V - 1)
-    keep_f = keep.to(z.dtype)
+    D = lp * m - lp.sum(0, keepdim=True)  # (m, n, V): sum_j (l_i - l_j)
+    # <p_i, D_i> per row, as a batched dot product (no (m, n, V) temporary).
+    pD = torch.bmm(p.view(m * n, 1, V), D.view(m * n, V, 1)).view(m, n, 1)
+    gold = lp.gather(-1, target.view(1, n, 1).expand(m, n, 1)).view(m, n)
+    smooth = lp.sum(-1)  # (m, n)
+    pD_rows = pD.view(m, n)
+    if pad_rows is not None:
+        gold = gold.index_fill(1, pad_rows, 0.0)
+        smooth = smooth.index_fill(1, pad_rows, 0.0)
+        pD_rows = pD_rows.index_fill(1, pad_rows, 0.0)
+    nll = -gold.sum()
+    ls = (1.0 - eps - eps_i) * nll - eps_i * smooth.sum()
+    kl = 0.5 * pD_rows.sum() / pairs
 
-    gold = lp.gather(-1, target.view(1, n, 1).expand(m, n, 1)).squeeze(-1)  # (m, n)
-    nll = -(gold * keep_f).sum()
-    smooth = -(lp.sum(-1) * keep_f).sum()
-    ls = (1.0 - eps - eps_i) * nll + eps_i * smooth
-
-    # d(label-smoothed NLL)/dz = p - q
-    grad = p.clone()
-    grad -= eps_i
-    grad.scatter_add_(
+    # grad = (p - q) + c [p (D - <p, D>) + m p - sum_j p_j]
+    #      = p * (1 + c (m + D - <p, D>)) - (c sum_j p_j + eps') - (1 - eps - eps') [v = y]
+    if c != 0.0:
+        torch.add(1.0 + c * m - c * pD, D, alpha=c, out=out)
+        out.mul_(p)
+        out.sub_(p.sum(0, keepdim=True).mul_(c).add_(eps_i))
+    else:
+        torch.sub(p, eps_i, out=out)
+    out.scatter_add_(
         -1, target.view(1, n, 1).expand(m, n, 1),
-        torch.full((m, n, 1), -(1.0 - eps - eps_i), dtype=z.dtype, device=z.device),
+        out.new_full((m, n, 1), -(1.0 - eps - eps_i)),
     )
-
-    # The KL is always computed (logged even at alpha = 0); its gradient only
-    # when it counts.
-    pairs = num_passes * (num_passes - 1) / 2
-    lp_sum = lp.sum(0, keepdim=True)
-    D = lp * num_passes - lp_sum  # (m, n, V): sum_j (l_i - l_j)
-    pD = (p * D).sum(-1, keepdim=True)  # <p_i, D_i>, (m, n, 1)
-    kl = 0.5 * (pD.squeeze(-1).sum(0) * keep_f).sum() / pairs
-    if alpha != 0.0:
-        coef = alpha * 0.5 / pairs
-        grad += coef * (p * (D - pD) + num_passes * p - p.sum(0, keepdim=True))
-
-    grad *= keep_f.view(1, n, 1)
-    return ls, nll, kl, grad
+    if pad_rows is not None:
+        out.index_fill_(1, pad_rows, 0.0)
+    return ls, nll, kl
 
 
 class _FusedRDropLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, pad_mask, eps, alpha, num_passes, chunk_tokens):
-        mB = logits.shape[0]
         V = logits.shape[-1]
         z_all = logits.reshape(num_passes, -1, V)  # (m, N, V), copies stacked on dim 0
         tgt = target.reshape(-1)
         keep = ~pad_mask.reshape(-1)
         N = tgt.numel()
-        grad = torch.empty_like(logits).reshape(num_passes, N, V)
-        totals = torch.zeros(3, dtype=torch.float32 if logits.dtype != torch.float64 else torch.float64,
-                             device=logits.device)
-        acc_dtype = totals.dtype
-        step = chunk_tokens or max(1, CHUNK_ELEMENTS // (V * num_passes))
+        acc_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        # The gradient, one tensor the size of the logits in their dtype. Chunks
+        # are computed in the accumulation dtype: in place when it is the same,
+        # through a chunk-sized buffer otherwise (fp16/bf16).
+        grad = torch.empty((num_passes, N, V), dtype=logits.dtype, device=logits.device)
+        totals = torch.zeros(3, dtype=acc_dtype, device=logits.device)
+        budget = CHUNK_ELEMENTS_GPU if logits.is_cuda else CHUNK_ELEMENTS_CPU
+        step = chunk_tokens or max(1, budget // V)
+        pad_positions = (~keep).nonzero().view(-1)
         for s in range(0, N, step):
             e = min(N, s + step)
-            ls, nll, kl, g = _chunk_loss_and_grad(
-                z_all[:, s:e].to(acc_dtype), tgt[s:e], keep[s:e], eps, alpha, num_passes
+            rows = pad_positions[(pad_positions >= s) & (pad_positions < e)] - s
+            out = grad[:, s:e] if acc_dtype == logits.dtype else torch.empty(
+                (num_passes, e - s, V), dtype=acc_dtype, device=logits.device)
+            ls, nll, kl = _chunk_loss_and_grad(
+                z_all[:, s:e].to(acc_dtype), tgt[s:e], rows if rows.numel() else None,
+                eps, alpha, num_passes, out,
             )
+            if out.dtype != grad.dtype:
+                grad[:, s:e] = out
             totals += torch.stack([ls, nll, kl])
-            grad[:, s:e] = g.to(grad.dtype)
         ctx.save_for_backward(grad)
         ctx.grad_shape = logits.shape
         loss = totals[0] + alpha * totals[2]

@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Where does an R-Drop update spend its time? Splits one training step into
+model forward, loss, backward (and lists the top operators with torch.profiler),
+for fairseq's criterion on a doubled batch and for R-Drop (plain and fused) on
+the same real Multi30k batches, so the phases compare like for like.
+
+    python scripts/profile_rdrop.py --data work/multi30k/data-bin --steps 5
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import COMMON, SMALL  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(data, criterion_flags, device):
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    import rdrop_fairseq
+
+    argv = [data, "--user-dir", rdrop_fairseq.USER_DIR, "--arch", "transformer_iwslt_de_en",
+            "--max-tokens", "4096"] + COMMON + SMALL + criterion_flags
+    if device == "cpu":
+        argv.append("--cpu")
+    cfg = convert_namespace_to_omegaconf(
+        options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("train")
+    torch.manual_seed(1)
+    model = task.build_model(cfg.model).to(device)
+    return task, model, task.build_criterion(cfg.criterion)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(REPO / "work/multi30k/data-bin"), help="fairseq data-bin")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--top", type=int, default=12, help="operators to list per configuration")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    from fairseq import utils
+    from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+
+    from rdrop_fairseq.modules.rdrop_loss import repeat_batch
+
+    ls = ["--criterion", "label_smoothed_cross_entropy"]
+    rd = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
+    configs = {"ls@2N (doubled batch)": ls, "rdrop@N plain": rd + ["--rdrop-loss-impl", "plain"],
+               "rdrop@N fused": rd + ["--rdrop-loss-impl", "fused"]}
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    for name, flags in configs.items():
+        task, model, crit = build(args.data, flags, args.device)
+        model.train()
+        itr = task.get_batch_iterator(dataset=task.dataset("train"), max_tokens=4096,
+                                      max_positions=(1024, 1024), seed=1).next_epoch_itr(shuffle=True)
+        batches = [next(itr) for _ in range(args.steps + 1)]
+        phases = {"forward": [], "loss": [], "backward": []}
+        for i, sample in enumerate(batches):
+            sample = utils.move_to_cuda(sample) if args.device == "cuda" else sample
+            doubled = repeat_batch(sample["net_input"], 2)
+            sync(); t0 = time.perf_counter()
+            net_output = model(**doubled)
+            sync(); t1 = time.perf_counter()
+            if name.startswith("ls"):
+                lprobs = model.get_normalized_probs(net_output, log_probs=True)
+                target = sample["target"].repeat(2, 1)
+                loss, _ = label_smoothed_nll_loss(lprobs.view(-1, lprobs.size(-1)), target.view(-1),
+                                                  0.1, ignore_index=crit.padding_idx)
+            else:
+                # the criterion's own code path after the forward
+                loss, _, _ = crit._loss_from_output(model, sample, net_output)
+            sync(); t2 = time.perf_counter()
+            loss.backward()
+            sync(); t3 = time.perf_counter()
+            model.zero_grad(set_to_none=True)
+            if i > 0:  # first step warms up
+                phases["forward"].append(t1 - t0)
+                phases["loss"].append(t2 - t1)
+                phases["backward"].append(t3 - t2)
+        med = {k: statistics.median(v) for k, v in phases.items()}
+        total = sum(med.values())
+        print(f"\n{name}: " + ", ".join(f"{k} {v:.3f} s" for k, v in med.items()) + f", total {total:.3f} s")
+        with torch.profiler.profile() as prof:
+            net_output = model(**repeat_batch(batches[1]["net_input"], 2))
+            if name.startswith("ls"):
+                lprobs = model.get_normalized_probs(net_output, log_probs=True)
+                loss, _ = label_smoothed_nll_loss(lprobs.view(-1, lprobs.size(-1)),
+                                                  batches[1]["target"].repeat(2, 1).view(-1), 0.1,
+                                                  ignore_index=crit.padding_idx)
+            else:
+                loss, _, _ = crit._loss_from_output(model, batches[1], net_output)
+            loss.backward()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top))
+
+
+if __name__ == "__main__":
+    main()
