@@ -4,14 +4,14 @@
 #
 #   quickstart-multi30k.sh [WORK_DIR]
 #
-# Environment knobs: MINUTES (training wall-clock budget, default 10),
+# Environment knobs: MINUTES (training wall-clock budget, default 15),
 # ALPHA (default 5), RAW (Multi30k folder, default ../shared/data/multi30k).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=${1:-$ROOT/work/quickstart}
 RAW=${RAW:-$ROOT/../shared/data/multi30k}
-MINUTES=${MINUTES:-10}
+MINUTES=${MINUTES:-15}
 ALPHA=${ALPHA:-5}
 PY=${PYTHON:-python}
 
