@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fairseq_helpers import model_flags
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MULTI30K = Path(os.environ.get("MULTI30K_DIR", REPO.parent / "shared" / "data" / "multi30k"))
@@ -45,14 +47,8 @@ def json_logs(text: str, tag: str):
 
 
 # A small transformer that trains in seconds on 2 cores.
-SMALL_MODEL = [
-    "--arch", "transformer_iwslt_de_en",
-    "--encoder-layers", "2", "--decoder-layers", "2",
-    "--encoder-embed-dim", "64", "--decoder-embed-dim", "64",
-    "--encoder-ffn-embed-dim", "128", "--decoder-ffn-embed-dim", "128",
-    "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
-    "--share-all-embeddings",
-]
+SMALL_MODEL = model_flags(dim=64, ffn=128)
+SMALL_REALFORMER = model_flags("transformer_realformer_iwslt_de_en", dim=64, ffn=128)
 
 TRAIN_FLAGS = [
     "--cpu", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--lr", "1e-3",

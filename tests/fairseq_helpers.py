@@ -15,14 +15,19 @@ import rdrop_fairseq
 
 VOCAB = [f"w{i}" for i in range(24)]
 
-TINY_TRANSFORMER = [
-    "--arch", "transformer_iwslt_de_en",
-    "--encoder-layers", "2", "--decoder-layers", "2",
-    "--encoder-embed-dim", "16", "--decoder-embed-dim", "16",
-    "--encoder-ffn-embed-dim", "32", "--decoder-ffn-embed-dim", "32",
-    "--encoder-attention-heads", "2", "--decoder-attention-heads", "2",
-    "--share-all-embeddings",
-]
+def model_flags(arch="transformer_iwslt_de_en", layers=2, dim=16, ffn=32, heads=2):
+    """fairseq-train flags for an encoder-decoder of the given size, shared embeddings."""
+    return [
+        "--arch", arch, "--encoder-layers", str(layers), "--decoder-layers", str(layers),
+        "--encoder-embed-dim", str(dim), "--decoder-embed-dim", str(dim),
+        "--encoder-ffn-embed-dim", str(ffn), "--decoder-ffn-embed-dim", str(ffn),
+        "--encoder-attention-heads", str(heads), "--decoder-attention-heads", str(heads),
+        "--share-all-embeddings",
+    ]
+
+
+TINY_TRANSFORMER = model_flags()
+TINY_REALFORMER = model_flags("transformer_realformer_iwslt_de_en")
 
 
 def write_dicts(data_dir: Path, langs=("de", "en")) -> Path:

@@ -11,6 +11,7 @@ import torch
 
 import rdrop_fairseq
 from cli import BIN, REPO, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
+from fairseq_helpers import model_flags
 
 K_STEP = ["--task", "translation_rdrop", "--rdrop-k-step", "3",
           "--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
@@ -68,10 +69,7 @@ def test_k_step_on_the_multilingual_task(data_bin, tmp_path):
 
 
 def _dist_flags(save, extra):
-    tiny = ["--arch", "transformer_iwslt_de_en", "--encoder-layers", "1", "--decoder-layers", "1",
-            "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
-            "--encoder-ffn-embed-dim", "64", "--decoder-ffn-embed-dim", "64", "--share-all-embeddings"]
-    return tiny + [
+    return model_flags(layers=1, dim=32, ffn=64) + [
         "--user-dir", rdrop_fairseq.USER_DIR, "--cpu", "--save-dir", str(save),
         "--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5",
         "--batch-size", "8", "--log-format", "json", "--log-interval", "1",

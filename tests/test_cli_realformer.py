@@ -3,10 +3,9 @@
 import re
 
 import rdrop_fairseq
-from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
+from cli import BIN, SMALL_REALFORMER, TRAIN_FLAGS, json_logs, run
 
-REALFORMER = ["--arch" if a == "--arch" else a for a in SMALL_MODEL]
-REALFORMER[REALFORMER.index("transformer_iwslt_de_en")] = "transformer_realformer_iwslt_de_en"
+REALFORMER = SMALL_REALFORMER
 CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
 
 

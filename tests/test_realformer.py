@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from fairseq.sequence_generator import SequenceGenerator
 
-from fairseq_helpers import TINY_TRANSFORMER, build, make_sample
+from fairseq_helpers import TINY_REALFORMER, TINY_TRANSFORMER, build, make_sample
 from rdrop_fairseq import FlagError
 from rdrop_fairseq.modules.multi_sample_dropout import multi_sample_dropout_mean
 from rdrop_fairseq.modules.residual_attention import (
@@ -14,8 +14,7 @@ from rdrop_fairseq.modules.residual_attention import (
     add_residual_scores,
 )
 
-REALFORMER = ["--arch" if a == "--arch" else a for a in TINY_TRANSFORMER]
-REALFORMER[REALFORMER.index("transformer_iwslt_de_en")] = "transformer_realformer_iwslt_de_en"
+REALFORMER = TINY_REALFORMER
 CRIT = ["--criterion", "label_smoothed_cross_entropy"]
 
 
