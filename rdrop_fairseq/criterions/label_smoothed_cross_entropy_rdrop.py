@@ -178,6 +178,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self.loss_impl = str(rdrop_loss_impl)
         self._checked_dropout = False
         self._step_rdrop = None  # set by rdrop_for_this_step
+        self._fused_ok = None  # whether the fused loss applies to the model
 
     @contextmanager
     def rdrop_for_this_step(self, rdrop: bool):
@@ -226,7 +227,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         pad_mask = target.eq(self.padding_idx)
         all_targets = target.repeat(m, 1)
 
-        if self.loss_impl == "fused" and output_is_log_softmax_of_logits(model):
+        if self.loss_impl == "fused" and self._fused_applies(model):
             logits = net_output[0][:, p:, :] if p > 0 else net_output[0]
             loss, nll_loss, kl_loss = fused_rdrop_loss(
                 logits, target, pad_mask, self.eps, self.alpha, m
@@ -269,6 +270,18 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             logging_output["n_correct"] = utils.item(n_correct.sum().data)
             logging_output["total"] = utils.item(mask.sum().data)
         return loss, sample_size, logging_output
+
+    def _fused_applies(self, model) -> bool:
+        if self._fused_ok is None:
+            self._fused_ok = output_is_log_softmax_of_logits(model)
+            if not self._fused_ok:
+                logger.info(
+                    "label_smoothed_cross_entropy_rdrop: the model's output "
+                    "distribution is not a plain log-softmax of its logits "
+                    "(adaptive softmax or a custom get_normalized_probs), so "
+                    "--rdrop-loss-impl fused falls back to the plain loss (same values)"
+                )
+        return self._fused_ok
 
     def _warn_if_no_dropout(self, model):
         if self._checked_dropout:
