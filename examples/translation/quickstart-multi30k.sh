@@ -34,13 +34,6 @@ fairseq-train "$DATA" --user-dir "$ROOT/rdrop_fairseq" --cpu \
   2>&1 | tee "$WORK/train.log" | grep --line-buffered -E '\| (train_inner|train|valid) \|' || true
 [ -f "$WORK/checkpoints/checkpoint_last.pt" ] || { echo "quickstart: training failed, see $WORK/train.log" >&2; exit 1; }
 
-fairseq-generate "$DATA" --user-dir "$ROOT/rdrop_fairseq" --cpu --gen-subset test \
-  --path "$WORK/checkpoints/checkpoint_last.pt" --beam 5 --max-tokens 8000 \
-  --remove-bpe sentencepiece --required-batch-size-multiple 1 > "$WORK/generate.test.txt" 2> "$WORK/generate.log"
-grep -P '^H-' "$WORK/generate.test.txt" | sort -t- -k2 -n | cut -f3 > "$WORK/test.hyp.en"
-nhyp=$(wc -l < "$WORK/test.hyp.en"); nref=$(wc -l < "$WORK/data/raw/test.en")
-[ "$nhyp" = "$nref" ] || { echo "quickstart: $nhyp hypotheses for $nref references" >&2; exit 1; }
-echo "quickstart: test2016 De->En, beam 5, detokenized sacreBLEU:"
-sacrebleu "$WORK/data/raw/test.en" -i "$WORK/test.hyp.en" -m bleu -b -w 2 > "$WORK/bleu.txt"
-sacrebleu "$WORK/data/raw/test.en" -i "$WORK/test.hyp.en" -m bleu -w 2 | tee "$WORK/bleu.json" | grep --line-buffered -E '"(score|signature)"' || true
-echo "BLEU = $(cat "$WORK/bleu.txt")"
+echo "quickstart: test2016 De->En, beam 5:"
+bash "$HERE/score.sh" "$DATA" "$WORK/checkpoints/checkpoint_last.pt" "$WORK/data/raw/test.en" "$WORK/test" --cpu
+echo "BLEU = $("$PY" -c "import json; print(json.load(open('$WORK/test/bleu.json'))['sacrebleu'])")"

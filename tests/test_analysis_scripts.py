@@ -1,0 +1,49 @@
+"""scripts/parse_logs.py and scripts/plot_curves.py on a hand-written log."""
+
+import csv
+import sys
+
+from cli import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import parse_logs  # noqa: E402
+import plot_curves  # noqa: E402
+
+LOG = """\
+2026-01-01 10:00:00 | INFO | fairseq_cli.train | task: TranslationTask
+2026-01-01 10:00:30 | INFO | train_inner | {"epoch": 1, "update": 0.1, "loss": "12.5", "nll_loss": "11", "kl_loss": "0.4", "num_updates": "20", "lr": "1e-05"}
+2026-01-01 10:01:00 | INFO | valid | {"epoch": 1, "valid_loss": "9.5", "valid_nll_loss": "9", "valid_bleu": "1.25", "valid_num_updates": "40"}
+2026-01-01 10:01:05 | INFO | train | {"epoch": 1, "train_loss": "11.0", "train_num_updates": "40", "train_wall": "60"}
+not a record | train_inner | {"num_updates": "1"}
+"""
+
+
+def test_parse_log_rows():
+    rows = parse_logs.parse_log(LOG, "r")
+    assert [r["split"] for r in rows] == ["train_inner", "valid", "train"]
+    inner, valid, train = rows
+    assert inner["num_updates"] == 20 and inner["loss"] == 12.5 and inner["kl_loss"] == 0.4
+    assert inner["elapsed_s"] == 30.0
+    assert valid == {"run": "r", "split": "valid", "elapsed_s": 60.0, "epoch": 1.0,
+                     "loss": 9.5, "nll_loss": 9.0, "bleu": 1.25, "num_updates": 40}
+    assert train["loss"] == 11.0 and train["num_updates"] == 40
+
+
+def test_cli_writes_csv_and_a_figure(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(LOG)
+    parse_logs.main([f"a={log}", f"b={log}", "--csv", str(tmp_path / "c.csv")])
+    with open(tmp_path / "c.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and {r["run"] for r in rows} == {"a", "b"}
+    png = tmp_path / "curves.png"
+    plot_curves.main([f"a={log}", "--out", str(png)])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_bad_run_spec_names_the_argument(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        parse_logs.main(["no-equals-sign"])
+    assert "runs: expected NAME=LOG" in capsys.readouterr().err
