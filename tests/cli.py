@@ -13,9 +13,10 @@ BIN = Path(sys.executable).parent
 MULTI30K = Path(os.environ.get("MULTI30K_DIR", REPO.parent / "shared" / "data" / "multi30k"))
 
 
-def run(cmd, cwd=REPO, check=True, timeout=900):
+def run(cmd, cwd=REPO, check=True, timeout=900, env_extra=None):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHON=sys.executable, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+               PYTHON=sys.executable, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"),
+               **(env_extra or {}))
     proc = subprocess.run(
         [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout,

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The standard IWSLT14 De-En preparation (as fairseq's prepare-iwslt14.sh):
+# download the IWSLT 2014 archive, clean, Moses-tokenise and lowercase
+# (sacremoses), joint BPE with 10,000 merges (subword-nmt), fairseq-preprocess.
+# Expected: 160,239 train / 7,283 valid / 6,750 test pairs.
+#
+#   prepare-iwslt14.sh [OUT_DIR]
+#
+# IWSLT14_ARCHIVE=/path/de-en.tgz uses a local copy instead of downloading.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${1:-$ROOT/work/iwslt14}
+URL=${IWSLT14_URL:-http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz}
+ARCHIVE=${IWSLT14_ARCHIVE:-$OUT/orig/de-en.tgz}
+BPE_MERGES=${BPE_MERGES:-10000}
+PY=${PYTHON:-python}
+
+mkdir -p "$OUT/orig" "$OUT/tok" "$OUT/bpe"
+if [ ! -s "$ARCHIVE" ]; then
+  echo "prepare-iwslt14: downloading $URL"
+  if ! curl -fL --connect-timeout 20 --retry 2 -o "$ARCHIVE.part" "$URL"; then
+    rm -f "$ARCHIVE.part"
+    cat >&2 <<MSG
+prepare-iwslt14: could not download the IWSLT 2014 De-En archive:
+    $URL
+This machine may be offline. Fetch that file elsewhere and either put it at
+    $ARCHIVE
+or point IWSLT14_ARCHIVE at it, then rerun this script.
+MSG
+    exit 1
+  fi
+  mv "$ARCHIVE.part" "$ARCHIVE"
+fi
+tar -xzf "$ARCHIVE" -C "$OUT/orig"
+SRC_DIR=$OUT/orig/de-en
+[ -d "$SRC_DIR" ] || { echo "prepare-iwslt14: $ARCHIVE has no de-en/ folder" >&2; exit 1; }
+
+"$PY" "$HERE/iwslt14_text.py" train "$SRC_DIR" "$OUT/tok"
+"$PY" "$HERE/iwslt14_text.py" test "$SRC_DIR" "$OUT/tok"
+
+cat "$OUT/tok/train.de" "$OUT/tok/train.en" | subword-nmt learn-bpe -s "$BPE_MERGES" > "$OUT/code"
+for split in train valid test; do
+  for l in de en; do
+    subword-nmt apply-bpe -c "$OUT/code" < "$OUT/tok/$split.$l" > "$OUT/bpe/$split.$l"
+  done
+done
+
+rm -rf "$OUT/data-bin"
+fairseq-preprocess --source-lang de --target-lang en \
+  --trainpref "$OUT/bpe/train" --validpref "$OUT/bpe/valid" --testpref "$OUT/bpe/test" \
+  --destdir "$OUT/data-bin" --joined-dictionary --workers 2 > "$OUT/preprocess.log" 2>&1 \
+  || { cat "$OUT/preprocess.log" >&2; exit 1; }
+
+counts="$(wc -l < "$OUT/tok/train.en") / $(wc -l < "$OUT/tok/valid.en") / $(wc -l < "$OUT/tok/test.en")"
+echo "prepare-iwslt14: wrote $OUT/data-bin: train / valid / test = $counts pairs"
+if [ "$counts" != "160239 / 7283 / 6750" ]; then
+  echo "prepare-iwslt14: note: the standard split is 160239 / 7283 / 6750" >&2
+fi
