@@ -47,3 +47,42 @@ def test_bad_run_spec_names_the_argument(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_logs.main(["no-equals-sign"])
     assert "runs: expected NAME=LOG" in capsys.readouterr().err
+
+
+import score_generate  # noqa: E402
+
+GENERATE = """\
+S-1\tein test .
+T-1\tthe well-known test .
+H-1\t-0.3\tthe well-known test .
+D-1\t-0.3\tthe well-known test .
+S-0\tdas haus .
+T-0\tthe house is big .
+H-0\t-0.5\tthe house is big .
+"""
+
+
+def test_score_generate_orders_by_id_and_scores_both_ways(tmp_path):
+    gen = tmp_path / "generate.txt"
+    gen.write_text(GENERATE)
+    ref = tmp_path / "ref.en"
+    ref.write_text("The house is big.\nThe well-known test.\n")
+    res = score_generate.main([str(gen), "--ref", str(ref), "--detok", "moses",
+                               "--hyp-out", str(tmp_path / "hyp.txt")])
+    assert (tmp_path / "hyp.txt").read_text() == "the house is big.\nthe well-known test.\n"
+    assert res["tokenized_bleu"] == 100.0 and res["sentences"] == 2
+    assert res["sacrebleu"] < 100.0  # lowercase hypotheses against cased references
+    assert res["sacrebleu_signature"].startswith("nrefs:1|case:mixed")
+    assert score_generate.compound_split("a well-known, long-term") == \
+        "a well ##AT##-##AT## known, long ##AT##-##AT## term"
+
+
+def test_score_generate_refuses_a_count_mismatch(tmp_path):
+    import pytest
+
+    gen = tmp_path / "generate.txt"
+    gen.write_text(GENERATE)
+    ref = tmp_path / "ref.en"
+    ref.write_text("only one line\n")
+    with pytest.raises(SystemExit, match="2 hypotheses for 1 references"):
+        score_generate.main([str(gen), "--ref", str(ref)])
