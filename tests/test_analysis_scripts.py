@@ -86,3 +86,19 @@ def test_score_generate_refuses_a_count_mismatch(tmp_path):
     ref.write_text("only one line\n")
     with pytest.raises(SystemExit, match="2 hypotheses for 1 references"):
         score_generate.main([str(gen), "--ref", str(ref)])
+
+
+import ablation_table  # noqa: E402
+
+
+def test_ablation_table(tmp_path):
+    specs = []
+    for alpha, bleu in ((1, 20.0), (5, 22.5), (3, 21.0)):
+        f = tmp_path / f"a{alpha}.json"
+        f.write_text(f'{{"sacrebleu": {bleu}, "tokenized_bleu": {bleu - 1}, "sacrebleu_signature": "sig"}}')
+        specs.append(f"alpha={alpha}={f}")
+    rows = ablation_table.main(specs + ["--md", str(tmp_path / "t.md"), "--png", str(tmp_path / "t.png")])
+    assert [r["value"] for r in rows] == [1, 3, 5]
+    md = (tmp_path / "t.md").read_text()
+    assert "| 5 | **22.50** | 21.50 |" in md and "| 1 | 20.00 | 19.00 |" in md
+    assert (tmp_path / "t.png").stat().st_size > 5000
