@@ -1,4 +1,4 @@
-"""prepare-iwslt14.sh: its offline message, and the whole pipeline on a small
+"""prepare-iwslt14.sh and prepare-wmt14en2de.sh: offline messages, and the text
 archive laid out like the real IWSLT 2014 one."""
 
 import tarfile
@@ -58,3 +58,37 @@ def test_offline_says_what_is_missing(tmp_path):
     assert "could not download the IWSLT 2014 De-En archive" in proc.stderr
     assert "http://127.0.0.1:9/de-en.tgz" in proc.stderr
     assert str(out / "orig/de-en.tgz") in proc.stderr and "IWSLT14_ARCHIVE" in proc.stderr
+
+
+def test_wmt14_offline_lists_every_file(tmp_path):
+    out = tmp_path / "wmt"
+    proc = run(["bash", REPO / "examples/translation/prepare-wmt14en2de.sh", out], check=False,
+               env_extra={"WMT14_EUROPARL_URL": "http://127.0.0.1:9/training-parallel-europarl-v7.tgz"})
+    assert proc.returncode == 1
+    assert "could not download http://127.0.0.1:9/training-parallel-europarl-v7.tgz" in proc.stderr
+    for name in ("training-parallel-commoncrawl.tgz", "training-parallel-nc-v12.tgz", "dev.tgz", "test-full.tgz"):
+        assert name in proc.stderr
+    assert str(out / "orig") in proc.stderr and "WMT14_ORIG" in proc.stderr
+
+
+def test_wmt14_text_on_small_corpora(tmp_path):
+    orig = tmp_path / "orig"
+    (orig / "training").mkdir(parents=True)
+    (orig / "test-full").mkdir()
+    en = ["A well-known \u201ctest\u201d sentence number %d." % i for i in range(150)]
+    de = ["Ein bekannter \u201eTest\u201c Satz Nummer %d." % i for i in range(150)]
+    for i, corpus in enumerate(("europarl-v7.de-en", "commoncrawl.de-en", "training/news-commentary-v12.de-en")):
+        (orig / f"{corpus}.en").write_text("\n".join(en[i * 50:(i + 1) * 50]) + "\n")
+        (orig / f"{corpus}.de").write_text("\n".join(de[i * 50:(i + 1) * 50]) + "\n")
+    for rel, text in (("test-full/newstest2014-deen-src.en.sgm", "Hello, world-wide test."),
+                      ("test-full/newstest2014-deen-ref.de.sgm", "Hallo, weltweiter Test.")):
+        (orig / rel).write_text(f'<srcset>\n<doc>\n<seg id="1">{text}</seg>\n</doc>\n</srcset>\n')
+    out = tmp_path / "tok"
+    script = REPO / "examples/translation/wmt14_text.py"
+    run(["python", script, "train", orig, out])
+    run(["python", script, "test", orig, out])
+    train_en = (out / "train.en").read_text().splitlines()
+    assert len(train_en) == 149 and len((out / "valid.en").read_text().splitlines()) == 1
+    assert "well @-@ known" in train_en[0]  # aggressive hyphen splitting
+    assert train_en[0].startswith("A ")  # cased
+    assert (out / "test.en").read_text() == "Hello , world @-@ wide test .\n"
