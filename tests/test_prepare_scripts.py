@@ -1,5 +1,5 @@
-"""prepare-iwslt14.sh and prepare-wmt14en2de.sh: offline messages, and the text
-archive laid out like the real IWSLT 2014 one."""
+"""prepare-iwslt14.sh and prepare-wmt14en2de.sh: their offline messages, and
+their text pipelines on small corpora laid out like the real archives."""
 
 import tarfile
 
