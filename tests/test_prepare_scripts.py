@@ -47,6 +47,7 @@ def test_pipeline_on_a_small_archive(tmp_path):
     test_en = (out / "tok/test.en").read_text().splitlines()
     assert test_en[:2] == ["hello world", "hello world &apos;s end"]
     assert (out / "data-bin/train.de-en.de.bin").exists()
+    assert (out / "test.detok.en").read_text().splitlines()[1] == "hello world's end"
     assert "@@" in (out / "bpe/train.de").read_text()  # BPE applied
 
 

@@ -39,6 +39,10 @@ SRC_DIR=$OUT/orig/de-en
 "$PY" "$HERE/iwslt14_text.py" train "$SRC_DIR" "$OUT/tok"
 "$PY" "$HERE/iwslt14_text.py" test "$SRC_DIR" "$OUT/tok"
 
+# Detokenized (still lowercased) test references, for sacreBLEU in score.sh.
+"$PY" -c "import sys; from sacremoses import MosesDetokenizer as D; d = D(lang='en'); [print(d.detokenize(l.split())) for l in sys.stdin]" \
+  < "$OUT/tok/test.en" > "$OUT/test.detok.en"
+
 cat "$OUT/tok/train.de" "$OUT/tok/train.en" | subword-nmt learn-bpe -s "$BPE_MERGES" > "$OUT/code"
 for split in train valid test; do
   for l in de en; do
