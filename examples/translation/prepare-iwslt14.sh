@@ -16,7 +16,7 @@ ARCHIVE=${IWSLT14_ARCHIVE:-$OUT/orig/de-en.tgz}
 BPE_MERGES=${BPE_MERGES:-10000}
 PY=${PYTHON:-python}
 
-mkdir -p "$OUT/orig" "$OUT/tok" "$OUT/bpe"
+mkdir -p "$OUT/orig" "$OUT/tok"
 if [ ! -s "$ARCHIVE" ]; then
   echo "prepare-iwslt14: downloading $URL"
   if ! curl -fL --connect-timeout 20 --retry 2 -o "$ARCHIVE.part" "$URL"; then
@@ -43,18 +43,7 @@ SRC_DIR=$OUT/orig/de-en
 "$PY" -c "import sys; from sacremoses import MosesDetokenizer as D; d = D(lang='en'); [print(d.detokenize(l.split())) for l in sys.stdin]" \
   < "$OUT/tok/test.en" > "$OUT/test.detok.en"
 
-cat "$OUT/tok/train.de" "$OUT/tok/train.en" | subword-nmt learn-bpe -s "$BPE_MERGES" > "$OUT/code"
-for split in train valid test; do
-  for l in de en; do
-    subword-nmt apply-bpe -c "$OUT/code" < "$OUT/tok/$split.$l" > "$OUT/bpe/$split.$l"
-  done
-done
-
-rm -rf "$OUT/data-bin"
-fairseq-preprocess --source-lang de --target-lang en \
-  --trainpref "$OUT/bpe/train" --validpref "$OUT/bpe/valid" --testpref "$OUT/bpe/test" \
-  --destdir "$OUT/data-bin" --joined-dictionary --workers 2 > "$OUT/preprocess.log" 2>&1 \
-  || { cat "$OUT/preprocess.log" >&2; exit 1; }
+bash "$HERE/bpe-and-binarize.sh" "$OUT" de en "$BPE_MERGES"
 
 counts="$(wc -l < "$OUT/tok/train.en") / $(wc -l < "$OUT/tok/valid.en") / $(wc -l < "$OUT/tok/test.en")"
 echo "prepare-iwslt14: wrote $OUT/data-bin: train / valid / test = $counts pairs"

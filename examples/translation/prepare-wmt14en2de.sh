@@ -22,7 +22,7 @@ URLS=(
   "${WMT14_TEST_URL:-http://statmt.org/wmt14/test-full.tgz}"
 )
 
-mkdir -p "$ORIG" "$OUT/tok" "$OUT/bpe"
+mkdir -p "$ORIG" "$OUT/tok"
 for url in "${URLS[@]}"; do
   file="$ORIG/$(basename "$url")"
   if [ ! -s "$file" ]; then
@@ -45,16 +45,6 @@ done
 
 "$PY" "$HERE/wmt14_text.py" train "$ORIG" "$OUT/tok"
 "$PY" "$HERE/wmt14_text.py" test "$ORIG" "$OUT/tok"
-cat "$OUT/tok/train.en" "$OUT/tok/train.de" | subword-nmt learn-bpe -s "$BPE_MERGES" > "$OUT/code"
-for split in train valid test; do
-  for l in en de; do
-    subword-nmt apply-bpe -c "$OUT/code" < "$OUT/tok/$split.$l" > "$OUT/bpe/$split.$l"
-  done
-done
-rm -rf "$OUT/data-bin"
-fairseq-preprocess --source-lang en --target-lang de \
-  --trainpref "$OUT/bpe/train" --validpref "$OUT/bpe/valid" --testpref "$OUT/bpe/test" \
-  --destdir "$OUT/data-bin" --joined-dictionary --workers 2 > "$OUT/preprocess.log" 2>&1 \
-  || { cat "$OUT/preprocess.log" >&2; exit 1; }
+bash "$HERE/bpe-and-binarize.sh" "$OUT" en de "$BPE_MERGES"
 echo "prepare-wmt14en2de: wrote $OUT/data-bin: train / valid / test =" \
   "$(wc -l < "$OUT/tok/train.en") / $(wc -l < "$OUT/tok/valid.en") / $(wc -l < "$OUT/tok/test.en") pairs"
