@@ -58,6 +58,14 @@ def main():
     rd = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
     configs = {"ls@2N (doubled batch)": ls, "rdrop@N plain": rd + ["--rdrop-loss-impl", "plain"],
                "rdrop@N fused": rd + ["--rdrop-loss-impl", "fused"]}
+    def loss_of(name, model, crit, sample, net_output):
+        if name.startswith("ls"):  # fairseq's loss on the doubled batch
+            lprobs = model.get_normalized_probs(net_output, log_probs=True)
+            target = sample["target"].repeat(2, 1)
+            return label_smoothed_nll_loss(lprobs.view(-1, lprobs.size(-1)), target.view(-1),
+                                           0.1, ignore_index=crit.padding_idx)[0]
+        return crit._loss_from_output(model, sample, net_output)[0]  # the criterion's own path
+
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     for name, flags in configs.items():
         task, model, crit = build(args.data, flags, args.device)
@@ -72,14 +80,7 @@ def main():
             sync(); t0 = time.perf_counter()
             net_output = model(**doubled)
             sync(); t1 = time.perf_counter()
-            if name.startswith("ls"):
-                lprobs = model.get_normalized_probs(net_output, log_probs=True)
-                target = sample["target"].repeat(2, 1)
-                loss, _ = label_smoothed_nll_loss(lprobs.view(-1, lprobs.size(-1)), target.view(-1),
-                                                  0.1, ignore_index=crit.padding_idx)
-            else:
-                # the criterion's own code path after the forward
-                loss, _, _ = crit._loss_from_output(model, sample, net_output)
+            loss = loss_of(name, model, crit, sample, net_output)
             sync(); t2 = time.perf_counter()
             loss.backward()
             sync(); t3 = time.perf_counter()
@@ -93,14 +94,7 @@ def main():
         print(f"\n{name}: " + ", ".join(f"{k} {v:.3f} s" for k, v in med.items()) + f", total {total:.3f} s")
         with torch.profiler.profile() as prof:
             net_output = model(**repeat_batch(batches[1]["net_input"], 2))
-            if name.startswith("ls"):
-                lprobs = model.get_normalized_probs(net_output, log_probs=True)
-                loss, _ = label_smoothed_nll_loss(lprobs.view(-1, lprobs.size(-1)),
-                                                  batches[1]["target"].repeat(2, 1).view(-1), 0.1,
-                                                  ignore_index=crit.padding_idx)
-            else:
-                loss, _, _ = crit._loss_from_output(model, batches[1], net_output)
-            loss.backward()
+            loss_of(name, model, crit, batches[1], net_output).backward()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top))
 
 

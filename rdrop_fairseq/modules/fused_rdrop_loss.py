@@ -29,6 +29,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from rdrop_fairseq.modules.rdrop_loss import accumulation_dtype
+
 # Elements per copy in one chunk: small enough on CPU that a chunk's working
 # tensors stay in cache across the ~10 passes below; large on GPU, where the
 # per-chunk launch overhead dominates instead.
@@ -83,26 +85,23 @@ def _chunk_loss_and_grad(z, target, pad_rows, eps, alpha, num_passes, out):
 
 class _FusedRDropLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, target, pad_mask, eps, alpha, num_passes, chunk_tokens):
-        V = logits.shape[-1]
-        z_all = logits.reshape(num_passes, -1, V)  # (m, N, V), copies stacked on dim 0
-        tgt = target.reshape(-1)
-        keep = ~pad_mask.reshape(-1)
-        N = tgt.numel()
-        acc_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    def forward(ctx, z_all, tgt, pad, eps, alpha, num_passes, chunk_tokens):
+        # z_all: (m, N, V) logits, copies on dim 0; tgt, pad: (N,) for one copy.
+        N, V = tgt.numel(), z_all.shape[-1]
+        acc_dtype = accumulation_dtype(z_all)
         # The gradient, one tensor the size of the logits in their dtype. Chunks
         # are computed in the accumulation dtype: in place when it is the same,
         # through a chunk-sized buffer otherwise (fp16/bf16).
-        grad = torch.empty((num_passes, N, V), dtype=logits.dtype, device=logits.device)
-        totals = torch.zeros(3, dtype=acc_dtype, device=logits.device)
-        budget = CHUNK_ELEMENTS_GPU if logits.is_cuda else CHUNK_ELEMENTS_CPU
+        grad = torch.empty((num_passes, N, V), dtype=z_all.dtype, device=z_all.device)
+        totals = torch.zeros(3, dtype=acc_dtype, device=z_all.device)
+        budget = CHUNK_ELEMENTS_GPU if z_all.is_cuda else CHUNK_ELEMENTS_CPU
         step = chunk_tokens or max(1, budget // V)
-        pad_positions = (~keep).nonzero().view(-1)
+        pad_positions = pad.nonzero().view(-1)
         for s in range(0, N, step):
             e = min(N, s + step)
             rows = pad_positions[(pad_positions >= s) & (pad_positions < e)] - s
-            out = grad[:, s:e] if acc_dtype == logits.dtype else torch.empty(
-                (num_passes, e - s, V), dtype=acc_dtype, device=logits.device)
+            out = grad[:, s:e] if acc_dtype == z_all.dtype else torch.empty(
+                (num_passes, e - s, V), dtype=acc_dtype, device=z_all.device)
             ls, nll, kl = _chunk_loss_and_grad(
                 z_all[:, s:e].to(acc_dtype), tgt[s:e], rows if rows.numel() else None,
                 eps, alpha, num_passes, out,
@@ -111,7 +110,6 @@ class _FusedRDropLoss(torch.autograd.Function):
                 grad[:, s:e] = out
             totals += torch.stack([ls, nll, kl])
         ctx.save_for_backward(grad)
-        ctx.grad_shape = logits.shape
         loss = totals[0] + alpha * totals[2]
         nll_sum, kl_sum = totals[1].clone(), totals[2].clone()
         ctx.mark_non_differentiable(nll_sum, kl_sum)  # for logging only
@@ -122,7 +120,7 @@ class _FusedRDropLoss(torch.autograd.Function):
         (grad,) = ctx.saved_tensors
         # A new tensor, not an in-place scale: the saved gradient stays valid for
         # a second backward (retain_graph, gradcheck).
-        return grad.reshape(ctx.grad_shape) * grad_loss.to(grad.dtype), None, None, None, None, None, None
+        return grad * grad_loss.to(grad.dtype), None, None, None, None, None, None
 
 
 def fused_rdrop_loss(

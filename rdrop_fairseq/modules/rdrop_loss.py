@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 
-def _accumulation_dtype(t: Tensor) -> torch.dtype:
+def accumulation_dtype(t: Tensor) -> torch.dtype:
     # fp16/bf16 models: the KL is a small difference of large sums, so it is
     # accumulated in at least float32 (float64 stays float64 for gradcheck).
     return torch.promote_types(t.dtype, torch.float32)
@@ -34,7 +34,7 @@ def symmetric_kl(
     Uses the one-pass form ½ Σ_v (p_v − q_v)(log p_v − log q_v), which equals the
     two KL terms added (the cross terms cancel) but reads each tensor once.
     """
-    dtype = _accumulation_dtype(lprobs_p)
+    dtype = accumulation_dtype(lprobs_p)
     lp = lprobs_p.to(dtype)
     lq = lprobs_q.to(dtype)
     per_token = 0.5 * ((lp.exp() - lq.exp()) * (lp - lq)).sum(dim=-1)
