@@ -102,3 +102,29 @@ def test_ablation_table(tmp_path):
     md = (tmp_path / "t.md").read_text()
     assert "| 5 | **22.50** | 21.50 |" in md and "| 1 | 20.00 | 19.00 |" in md
     assert (tmp_path / "t.png").stat().st_size > 5000
+
+
+import runs_table  # noqa: E402
+
+
+def test_runs_table_sums_epoch_train_time_and_reads_test_bleu(tmp_path):
+    log = LOG + (
+        '2026-01-01 10:02:00 | INFO | valid | {"epoch": 2, "valid_loss": "8", "valid_bleu": "3.5", "valid_num_updates": "80"}\n'
+        '2026-01-01 10:02:05 | INFO | train | {"epoch": 2, "train_loss": "9", "train_num_updates": "80", '
+        '"train_train_wall": "50", "train_wall": "125"}\n')
+    # the first epoch's record in LOG has no train_train_wall: add one
+    log = log.replace('"train_wall": "60"}', '"train_train_wall": "70", "train_wall": "60"}')
+    scored, unscored = tmp_path / "a", tmp_path / "b"
+    for d in (scored, unscored):
+        d.mkdir()
+        (d / "train.log").write_text(log)
+    (scored / "test").mkdir()
+    (scored / "test" / "bleu.json").write_text('{"sacrebleu": 12.5, "tokenized_bleu": 11.0}')
+    rows = runs_table.main([f"a={scored}", f"b={unscored}", "--md", str(tmp_path / "t.md")])
+    a, b = rows
+    assert a["updates"] == 80 and a["train_min"] == 2.0 and a["s_per_update"] == 1.5
+    assert a["last_valid_bleu"] == 3.5 and a["best_valid_bleu"] == 3.5 and a["test_sacrebleu"] == 12.5
+    assert b["test_sacrebleu"] is None
+    md = (tmp_path / "t.md").read_text()
+    assert "| a | 80 | 2.0 | 1.50 | 3.50 | 3.50 | 12.50 | 11.00 |" in md
+    assert "| b | 80 | 2.0 | 1.50 | 3.50 | 3.50 | - | - |" in md
