@@ -1,0 +1,93 @@
+"""examples/translation/train*.sh, score.sh and scripts/runs_table.py: the
+commands they build, their errors, and one real tiny run through all three."""
+
+import json
+import shlex
+import sys
+
+import pytest
+
+from cli import MULTI30K, REPO, run
+
+EX = REPO / "examples/translation"
+EXPERIMENTS = ["baseline", "rdrop", "kstep", "realformer", "realformer_rdrop"]
+
+
+def dry_run(script, *args, **env):
+    proc = run(["bash", EX / script, *args], env_extra={"DRY_RUN": "1", **env})
+    return shlex.split(proc.stdout)
+
+
+def flag(cmd, name):
+    """The value of the last occurrence of --name (argparse's choice)."""
+    idx = [i for i, c in enumerate(cmd) if c == name]
+    assert idx, f"{name} not in {cmd}"
+    return cmd[idx[-1] + 1]
+
+
+def test_iwslt14_preset_is_the_papers_recipe():
+    cmd = dry_run("train.sh", "rdrop", "DATA", "SAVE", "7", "--fp16")
+    assert cmd[:2] == ["fairseq-train", "DATA"] and cmd[-1] == "--fp16"
+    expected = {"--arch": "transformer_iwslt_de_en", "--criterion": "label_smoothed_cross_entropy_rdrop",
+                "--rdrop-alpha": "5", "--optimizer": "adam", "--adam-betas": "(0.9, 0.98)",
+                "--lr": "5e-4", "--lr-scheduler": "inverse_sqrt", "--warmup-updates": "4000",
+                "--dropout": "0.3", "--label-smoothing": "0.1", "--weight-decay": "1e-4",
+                "--max-tokens": "4096", "--max-update": "300000", "--seed": "7",
+                "--save-dir": "SAVE", "--log-format": "json"}
+    for name, value in expected.items():
+        assert flag(cmd, name) == value, name
+    assert "--share-all-embeddings" in cmd and "--eval-bleu" in cmd and "--eval-tokenized-bleu" in cmd
+    assert json.loads(flag(cmd, "--eval-bleu-args"))["beam"] == 5
+
+
+@pytest.mark.parametrize("exp", EXPERIMENTS)
+def test_each_experiment_and_its_own_script(exp):
+    cmd = dry_run("train.sh", exp, "D", "S", ALPHA="3", K="5")
+    assert dry_run(f"train-{exp.replace('_', '-')}.sh", "D", "S", ALPHA="3", K="5") == cmd
+    realformer = exp.startswith("realformer")
+    assert flag(cmd, "--arch") == ("transformer_realformer_iwslt_de_en" if realformer
+                                   else "transformer_iwslt_de_en")
+    rdrop = exp in ("rdrop", "kstep", "realformer_rdrop")
+    assert (flag(cmd, "--criterion") == "label_smoothed_cross_entropy_rdrop") == rdrop
+    if rdrop:
+        assert flag(cmd, "--rdrop-alpha") == "3"
+    if exp == "kstep":
+        assert flag(cmd, "--task") == "translation_rdrop" and flag(cmd, "--rdrop-k-step") == "5"
+    else:
+        assert flag(cmd, "--task") == "translation"
+
+
+def test_extra_flags_override_the_preset_and_tensorboard():
+    cmd = dry_run("train.sh", "baseline", "D", "S", "--lr", "1e-4", TENSORBOARD_DIR="tb")
+    assert flag(cmd, "--lr") == "1e-4" and flag(cmd, "--tensorboard-logdir") == "tb"
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["transformer", "D", "S"], {}, "EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got 'transformer'"),
+    (["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14 or multi30k-cpu, got 'wmt'"),
+])
+def test_bad_experiment_or_preset_is_named(args, env, message):
+    proc = run(["bash", EX / "train.sh", *args], check=False, env_extra={"DRY_RUN": "1", **env})
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_tiny_real_run_trains_scores_and_tabulates(data_bin, tmp_path):
+    """train.sh (multi30k-cpu preset, shrunk by extra flags), score.sh, runs_table.py."""
+    save = tmp_path / "run"
+    quick_bleu = ["--eval-bleu-args", '{"beam": 1, "max_len_a": 0, "max_len_b": 8}']
+    run(["bash", EX / "train-rdrop.sh", data_bin, save, "1", "--encoder-embed-dim", "64",
+         "--decoder-embed-dim", "64", "--encoder-ffn-embed-dim", "128", "--decoder-ffn-embed-dim", "128",
+         "--encoder-layers", "1", "--decoder-layers", "1", "--max-tokens", "1024", "--max-update", "4",
+         "--validate-interval-updates", "2", "--save-interval-updates", "2", *quick_bleu],
+        env_extra={"PRESET": "multi30k-cpu", "ALPHA": "1"})
+    log = (save / "train.log").read_text()
+    assert '"valid_bleu"' in log and '"kl_loss"' in log and (save / "checkpoint_best.pt").is_file()
+    run(["bash", EX / "score.sh", data_bin, save / "checkpoint_best.pt", MULTI30K / "test.en",
+         save / "test", "--cpu", "--beam", "1", "--max-len-a", "0", "--max-len-b", "8"])
+    bleu = json.loads((save / "test" / "bleu.json").read_text())
+    assert bleu["sentences"] == 1000 and 0 <= bleu["sacrebleu"] < 100
+    proc = run([sys.executable, REPO / "scripts/runs_table.py",
+                f"tiny={save}", "--json", tmp_path / "runs.json"])
+    (row,) = json.loads((tmp_path / "runs.json").read_text())
+    assert row["updates"] == 4 and row["test_sacrebleu"] == bleu["sacrebleu"]
+    assert "| tiny | 4 |" in proc.stdout
