@@ -49,21 +49,31 @@ def parse_log(text: str, run: str):
     return rows
 
 
+def load_runs(parser, specs, log_name=None):
+    """NAME=PATH arguments -> {name: (path, rows)}, or parser.error naming the bad one.
+
+    PATH is a fairseq-train log, or with log_name a run directory holding it."""
+    runs = {}
+    what = "RUN_DIR" if log_name else "LOG"
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        log = Path(path) / log_name if log_name else Path(path)
+        if not sep or not name or not log.is_file():
+            parser.error(f"runs: expected NAME={what} with an existing {log_name or 'log file'}, got {spec!r}")
+        rows = parse_log(log.read_text(errors="replace"), name)
+        if not rows:
+            parser.error(f"runs: no JSON log records in {log} (was it trained with --log-format json?)")
+        runs[name] = (Path(path), rows)
+    return runs
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", metavar="NAME=LOG", help="run name and its fairseq-train log")
     p.add_argument("--csv", help="write the rows as CSV")
     p.add_argument("--json", help="write the rows as JSON")
     args = p.parse_args(argv)
-    rows = []
-    for spec in args.runs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not Path(path).is_file():
-            p.error(f"runs: expected NAME=LOG with an existing log file, got {spec!r}")
-        got = parse_log(Path(path).read_text(errors="replace"), name)
-        if not got:
-            p.error(f"runs: no JSON log records in {path} (was it trained with --log-format json?)")
-        rows += got
+    rows = [row for _, got in load_runs(p, args.runs).values() for row in got]
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     if args.csv:

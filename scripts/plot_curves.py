@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parse_logs import parse_log  # noqa: E402
+from parse_logs import load_runs  # noqa: E402
 
 PANELS = [
     ("valid", "num_updates", "bleu", "valid BLEU (beam 5)", "updates"),
@@ -65,14 +65,7 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--title", help="figure title")
     args = p.parse_args(argv)
-    runs = {}
-    for spec in args.runs:
-        name, sep, path = spec.partition("=")
-        if not sep or not Path(path).is_file():
-            p.error(f"runs: expected NAME=LOG with an existing log file, got {spec!r}")
-        runs[name] = parse_log(Path(path).read_text(errors="replace"), name)
-        if not runs[name]:
-            p.error(f"runs: no JSON log records in {path}")
+    runs = {name: rows for name, (_, rows) in load_runs(p, args.runs).items()}
     plot(runs, args.out, args.title)
     print(f"plot_curves: wrote {args.out}")
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parse_logs import parse_log  # noqa: E402
+from parse_logs import load_runs  # noqa: E402
 
 
 def summarize(name, rows, test=None):
@@ -63,15 +63,8 @@ def main(argv=None):
     p.add_argument("--json", help="write the summaries as JSON here")
     args = p.parse_args(argv)
     summaries = []
-    for spec in args.runs:
-        name, sep, path = spec.partition("=")
-        log = Path(path) / "train.log"
-        if not sep or not name or not log.is_file():
-            p.error(f"runs: expected NAME=RUN_DIR with RUN_DIR/train.log, got {spec!r}")
-        rows = parse_log(log.read_text(errors="replace"), name)
-        if not rows:
-            p.error(f"runs: no JSON log records in {log} (was it trained with --log-format json?)")
-        bleu = Path(path) / "test" / "bleu.json"
+    for name, (run_dir, rows) in load_runs(p, args.runs, log_name="train.log").items():
+        bleu = run_dir / "test" / "bleu.json"
         summaries.append(summarize(name, rows, json.loads(bleu.read_text()) if bleu.is_file() else None))
     table = markdown(summaries)
     print(table, end="")
