@@ -39,7 +39,7 @@ def markdown(rows):
     return "\n".join(lines) + "\n"
 
 
-def plot(rows, out):
+def plot(rows, out, title=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,6 +54,8 @@ def plot(rows, out):
     ax.set_xticks(xs)
     ax.grid(alpha=0.3)
     ax.legend()
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -64,6 +66,7 @@ def main(argv=None):
     p.add_argument("results", nargs="+", help="PARAM=VALUE=BLEU_JSON")
     p.add_argument("--md", help="write the markdown table here")
     p.add_argument("--png", help="write the plot here")
+    p.add_argument("--title", help="the plot's title")
     args = p.parse_args(argv)
     rows = load(args.results)
     table = markdown(rows)
@@ -71,7 +74,7 @@ def main(argv=None):
     if args.md:
         Path(args.md).write_text(table)
     if args.png:
-        plot(rows, args.png)
+        plot(rows, args.png, args.title)
     return rows
 
 

@@ -97,7 +97,7 @@ def test_ablation_table(tmp_path):
         f = tmp_path / f"a{alpha}.json"
         f.write_text(f'{{"sacrebleu": {bleu}, "tokenized_bleu": {bleu - 1}, "sacrebleu_signature": "sig"}}')
         specs.append(f"alpha={alpha}={f}")
-    rows = ablation_table.main(specs + ["--md", str(tmp_path / "t.md"), "--png", str(tmp_path / "t.png")])
+    rows = ablation_table.main(specs + ["--md", str(tmp_path / "t.md"), "--png", str(tmp_path / "t.png"), "--title", "alpha sweep"])
     assert [r["value"] for r in rows] == [1, 3, 5]
     md = (tmp_path / "t.md").read_text()
     assert "| 5 | **22.50** | 21.50 |" in md and "| 1 | 20.00 | 19.00 |" in md

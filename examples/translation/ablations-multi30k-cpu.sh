@@ -9,9 +9,13 @@
 # UPDATES (default 300) updates per run; LANES (default 2) runs at a time, each
 # on LANES-th of the cores (OMP_NUM_THREADS), so the lanes do not fight over
 # threads; RUNS (default: all) picks run names from the list below.
-# Each run: train.sh with PRESET=multi30k-cpu into SAVE_ROOT/<name>, then
-# score.sh on its checkpoint_best.pt into SAVE_ROOT/<name>/test. Finally the
-# alpha and k tables (scripts/ablation_table.py) and one curves figure.
+# Each run: train.sh with PRESET=multi30k-cpu into SAVE_ROOT/<name> (skipped
+# when that finished before), then score.sh on its checkpoint_best.pt into
+# SAVE_ROOT/<name>/TEST_DIR (default test) with SCORE_FLAGS (default
+# "--max-len-a 1.2 --max-len-b 10": the length limit of the valid BLEU that
+# picked the checkpoint; short runs' models still fall into repetition loops,
+# which fairseq's default limit of 200 tokens turns into test BLEU noise).
+# Finally the alpha and k tables (scripts/ablation_table.py).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -19,6 +23,7 @@ if [ $# -lt 3 ]; then sed -n '2,14p' "$0" >&2; exit 2; fi
 DATA=$1; SAVE=$2; RAW=$3; SEED=${4:-1}
 UPDATES=${UPDATES:-300}; LANES=${LANES:-2}
 PY=${PYTHON:-python}
+TEST_DIR=${TEST_DIR:-test}; SCORE_FLAGS=${SCORE_FLAGS:---max-len-a 1.2 --max-len-b 10}
 [ -f "$RAW/test.en" ] || { echo "ablations: RAW_DIR: no test.en in '$RAW'" >&2; exit 2; }
 
 # name:experiment:alpha:k, longest runs first so the lanes finish together.
@@ -30,12 +35,15 @@ THREADS=$(( $(nproc) / LANES )); [ "$THREADS" -ge 1 ] || THREADS=1
 
 one_run() {  # name experiment alpha k
   local out="$SAVE/$1"
-  if [ -f "$out/test/bleu.json" ]; then echo "ablations: $1 already done"; return; fi
+  if [ -f "$out/$TEST_DIR/bleu.json" ]; then echo "ablations: $1 already done"; return; fi
+  if ! grep -q "done training" "$out/train.log" 2>/dev/null; then
   OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PRESET=multi30k-cpu MINUTES=120 \
     VALID_EVERY=100 ALPHA=$3 K=$4 PYTHON=$PY \
     bash "$HERE/train.sh" "$2" "$DATA" "$out" "$SEED" --max-update "$UPDATES"
+  fi
+  # shellcheck disable=SC2086
   OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PYTHON=$PY \
-    bash "$HERE/score.sh" "$DATA" "$out/checkpoint_best.pt" "$RAW/test.en" "$out/test" --cpu
+    bash "$HERE/score.sh" "$DATA" "$out/checkpoint_best.pt" "$RAW/test.en" "$out/$TEST_DIR" --cpu $SCORE_FLAGS
 }
 
 mkdir -p "$SAVE"
@@ -48,11 +56,11 @@ for r in $ALL; do
 done
 wait
 
-specs() { for v in "$@"; do f="$SAVE/${PARAM}_$v/test/bleu.json"; [ -f "$f" ] && printf '%s ' "$PARAM=$v=$f"; done; }
+specs() { for v in "$@"; do f="$SAVE/${PARAM}_$v/$TEST_DIR/bleu.json"; [ -f "$f" ] && printf '%s ' "$PARAM=$v=$f"; done; }
 PARAM=alpha; A=$(specs 0 1 3 5 7 10)
 # k = 1 is R-Drop on every update: the alpha 5 run.
-PARAM=k; K1=""; [ -f "$SAVE/alpha_5/test/bleu.json" ] && K1="k=1=$SAVE/alpha_5/test/bleu.json"
+PARAM=k; K1=""; [ -f "$SAVE/alpha_5/$TEST_DIR/bleu.json" ] && K1="k=1=$SAVE/alpha_5/$TEST_DIR/bleu.json"
 K=$(specs 2 5 10)
-[ -n "$A" ] && "$PY" "$ROOT/scripts/ablation_table.py" $A --md "$SAVE/ablation_alpha.md" --png "$SAVE/ablation_alpha.png"
-[ -n "$K$K1" ] && "$PY" "$ROOT/scripts/ablation_table.py" $K1 $K --md "$SAVE/ablation_k.md" --png "$SAVE/ablation_k.png"
+[ -n "$A" ] && "$PY" "$ROOT/scripts/ablation_table.py" $A --md "$SAVE/ablation_alpha.md" --png "$SAVE/ablation_alpha.png" --title "Multi30k, $UPDATES updates each: R-Drop alpha"
+[ -n "$K$K1" ] && "$PY" "$ROOT/scripts/ablation_table.py" $K1 $K --md "$SAVE/ablation_k.md" --png "$SAVE/ablation_k.png" --title "Multi30k, $UPDATES updates each: k-step R-Drop (alpha 5)"
 echo "ablations: tables in $SAVE/ablation_{alpha,k}.md"
