@@ -5,7 +5,8 @@
         rdrop=work/ablations/alpha_5 --md runs.md --json runs.json
 
 Each argument is NAME=RUN_DIR, where RUN_DIR holds train.sh's train.log
-(fairseq --log-format json) and, once scored, score.sh's test/bleu.json.
+(fairseq --log-format json) and, once scored, score.sh's test/bleu.json
+(--test-dir picks another folder than test/).
 Columns: updates reached; minutes of training (fairseq's train_wall, which
 leaves validation out) and seconds per update; the last and the best valid
 BLEU; test sacreBLEU (detokenized) and tokenized BLEU ("-" if not scored).
@@ -61,10 +62,11 @@ def main(argv=None):
     p.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR", help="run name and its save dir")
     p.add_argument("--md", help="write the markdown table here")
     p.add_argument("--json", help="write the summaries as JSON here")
+    p.add_argument("--test-dir", default="test", help="the folder in RUN_DIR with score.sh's bleu.json")
     args = p.parse_args(argv)
     summaries = []
     for name, (run_dir, rows) in load_runs(p, args.runs, log_name="train.log").items():
-        bleu = run_dir / "test" / "bleu.json"
+        bleu = run_dir / args.test_dir / "bleu.json"
         summaries.append(summarize(name, rows, json.loads(bleu.read_text()) if bleu.is_file() else None))
     table = markdown(summaries)
     print(table, end="")

@@ -15,7 +15,8 @@
 # "--max-len-a 1.2 --max-len-b 10": the length limit of the valid BLEU that
 # picked the checkpoint; short runs' models still fall into repetition loops,
 # which fairseq's default limit of 200 tokens turns into test BLEU noise).
-# Finally the alpha and k tables (scripts/ablation_table.py).
+# Finally the alpha and k tables (scripts/ablation_table.py), named
+# ablation_{alpha,k}<TEST_DIR without "test">.{md,png}.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -61,6 +62,7 @@ PARAM=alpha; A=$(specs 0 1 3 5 7 10)
 # k = 1 is R-Drop on every update: the alpha 5 run.
 PARAM=k; K1=""; [ -f "$SAVE/alpha_5/$TEST_DIR/bleu.json" ] && K1="k=1=$SAVE/alpha_5/$TEST_DIR/bleu.json"
 K=$(specs 2 5 10)
-[ -n "$A" ] && "$PY" "$ROOT/scripts/ablation_table.py" $A --md "$SAVE/ablation_alpha.md" --png "$SAVE/ablation_alpha.png" --title "Multi30k, $UPDATES updates each: R-Drop alpha"
-[ -n "$K$K1" ] && "$PY" "$ROOT/scripts/ablation_table.py" $K1 $K --md "$SAVE/ablation_k.md" --png "$SAVE/ablation_k.png" --title "Multi30k, $UPDATES updates each: k-step R-Drop (alpha 5)"
-echo "ablations: tables in $SAVE/ablation_{alpha,k}.md"
+SUFFIX=${TEST_DIR#test}   # tables of another TEST_DIR do not overwrite these
+[ -n "$A" ] && "$PY" "$ROOT/scripts/ablation_table.py" $A --md "$SAVE/ablation_alpha$SUFFIX.md" --png "$SAVE/ablation_alpha$SUFFIX.png" --title "Multi30k, $UPDATES updates each: R-Drop alpha"
+[ -n "$K$K1" ] && "$PY" "$ROOT/scripts/ablation_table.py" $K1 $K --md "$SAVE/ablation_k$SUFFIX.md" --png "$SAVE/ablation_k$SUFFIX.png" --title "Multi30k, $UPDATES updates each: k-step R-Drop (alpha 5)"
+echo "ablations: tables in $SAVE/ablation_{alpha,k}$SUFFIX.md"
