@@ -81,7 +81,7 @@ def test_tiny_real_run_trains_scores_and_tabulates(data_bin, tmp_path):
          "--validate-interval-updates", "2", "--save-interval-updates", "2", *quick_bleu],
         env_extra={"PRESET": "multi30k-cpu", "ALPHA": "1"})
     log = (save / "train.log").read_text()
-    assert '"valid_bleu"' in log and '"kl_loss"' in log and (save / "checkpoint_best.pt").is_file()
+    assert '"valid_bleu"' in log and '"train_kl_loss"' in log and (save / "checkpoint_best.pt").is_file()
     run(["bash", EX / "score.sh", data_bin, save / "checkpoint_best.pt", MULTI30K / "test.en",
          save / "test", "--cpu", "--beam", "1", "--max-len-a", "0", "--max-len-b", "8"])
     bleu = json.loads((save / "test" / "bleu.json").read_text())
