@@ -75,21 +75,27 @@ def config_flags(name: str, max_tokens: int):
     return arch, flags + ["--max-tokens", str(max_tokens * factor)]
 
 
-def worker(spec):
-    import torch
+def setup_task(data, arch, flags, device):
+    """fairseq's config and task for fairseq-train flags, with this plugin loaded."""
     from fairseq import options, tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
-    from fairseq.trainer import Trainer
 
     import rdrop_fairseq
 
-    torch.set_num_threads(spec["threads"])
-    argv = [spec["data"], "--user-dir", rdrop_fairseq.USER_DIR, "--arch", spec["arch"]]
-    argv += spec["flags"] + (["--cpu"] if spec["device"] == "cpu" else [])
+    argv = [data, "--user-dir", rdrop_fairseq.USER_DIR, "--arch", arch]
+    argv += flags + (["--cpu"] if device == "cpu" else [])
     cfg = convert_namespace_to_omegaconf(
         options.parse_args_and_arch(options.get_training_parser(), input_args=argv)
     )
-    task = tasks.setup_task(cfg.task)
+    return cfg, tasks.setup_task(cfg.task)
+
+
+def worker(spec):
+    import torch
+    from fairseq.trainer import Trainer
+
+    torch.set_num_threads(spec["threads"])
+    cfg, task = setup_task(spec["data"], spec["arch"], spec["flags"], spec["device"])
     if spec.get("generate"):
         return generate_worker(spec, cfg, task, torch)
     task.load_dataset("train")

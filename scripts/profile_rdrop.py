@@ -16,24 +16,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import COMMON, SMALL  # noqa: E402
+from benchmark import COMMON, LS, RDROP, RDROP_PLAIN, SMALL, setup_task  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def build(data, criterion_flags, device):
-    from fairseq import options, tasks
-    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
-
-    import rdrop_fairseq
-
-    argv = [data, "--user-dir", rdrop_fairseq.USER_DIR, "--arch", "transformer_iwslt_de_en",
-            "--max-tokens", "4096"] + COMMON + SMALL + criterion_flags
-    if device == "cpu":
-        argv.append("--cpu")
-    cfg = convert_namespace_to_omegaconf(
-        options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
-    task = tasks.setup_task(cfg.task)
+    cfg, task = setup_task(data, "transformer_iwslt_de_en",
+                           ["--max-tokens", "4096"] + COMMON + SMALL + criterion_flags, device)
     task.load_dataset("train")
     torch.manual_seed(1)
     model = task.build_model(cfg.model).to(device)
@@ -54,10 +44,8 @@ def main():
 
     from rdrop_fairseq.modules.rdrop_loss import repeat_batch
 
-    ls = ["--criterion", "label_smoothed_cross_entropy"]
-    rd = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
-    configs = {"ls@2N (doubled batch)": ls, "rdrop@N plain": rd + ["--rdrop-loss-impl", "plain"],
-               "rdrop@N fused": rd + ["--rdrop-loss-impl", "fused"]}
+    configs = {"ls@2N (doubled batch)": LS, "rdrop@N plain": RDROP_PLAIN,
+               "rdrop@N fused": RDROP + ["--rdrop-loss-impl", "fused"]}
     def loss_of(name, model, crit, sample, net_output):
         if name.startswith("ls"):  # fairseq's loss on the doubled batch
             lprobs = model.get_normalized_probs(net_output, log_probs=True)

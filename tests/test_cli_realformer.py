@@ -5,7 +5,6 @@ import re
 import rdrop_fairseq
 from cli import BIN, SMALL_REALFORMER, TRAIN_FLAGS, json_logs, run
 
-REALFORMER = SMALL_REALFORMER
 CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
 
 
@@ -13,7 +12,7 @@ def test_realformer_with_rdrop_and_multi_sample_dropout_trains_and_decodes(data_
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--save-dir", tmp_path, "--max-update", "30",
                 "--decoder-output-dropout-samples", "2", "--decoder-output-dropout", "0.1"]
-               + REALFORMER + CRIT + TRAIN_FLAGS)
+               + SMALL_REALFORMER + CRIT + TRAIN_FLAGS)
     inner = json_logs(proc.stderr + proc.stdout, "train_inner")
     assert float(inner[-1]["loss"]) < float(inner[0]["loss"]) - 1.0
     assert "RealformerModel" in proc.stderr + proc.stdout or "ResidualMultiheadAttention" in proc.stderr + proc.stdout
@@ -29,7 +28,7 @@ def test_realformer_with_rdrop_and_multi_sample_dropout_trains_and_decodes(data_
 def test_bad_realformer_flag_on_the_command_line(data_bin, tmp_path):
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--save-dir", tmp_path, "--max-update", "1", "--residual-attention", "encoder,cros"]
-               + REALFORMER + CRIT + TRAIN_FLAGS, check=False)
+               + SMALL_REALFORMER + CRIT + TRAIN_FLAGS, check=False)
     assert proc.returncode != 0
     assert ("--residual-attention: expected a comma-separated subset of "
             "encoder,decoder,cross, or none, got 'encoder,cros'") in proc.stderr

@@ -14,12 +14,11 @@ from rdrop_fairseq.modules.residual_attention import (
     add_residual_scores,
 )
 
-REALFORMER = TINY_REALFORMER
 CRIT = ["--criterion", "label_smoothed_cross_entropy"]
 
 
 def realformer(tmp_path, *extra):
-    return build(tmp_path, REALFORMER + CRIT + list(extra))
+    return build(tmp_path, TINY_REALFORMER + CRIT + list(extra))
 
 
 def transformer(tmp_path, *extra):
@@ -208,7 +207,7 @@ def test_more_samples_change_training_but_not_evaluation(tmp_path):
 
 def test_multi_sample_dropout_with_rdrop(tmp_path):
     _, task, model, crit = build(
-        tmp_path, REALFORMER + ["--criterion", "label_smoothed_cross_entropy_rdrop",
+        tmp_path, TINY_REALFORMER + ["--criterion", "label_smoothed_cross_entropy_rdrop",
                                 "--dropout", "0", "--attention-dropout", "0",
                                 "--decoder-output-dropout-samples", "2",
                                 "--decoder-output-dropout", "0.2"]

@@ -62,13 +62,55 @@ def test_extra_flags_override_the_preset_and_tensorboard():
     assert flag(cmd, "--lr") == "1e-4" and flag(cmd, "--tensorboard-logdir") == "tb"
 
 
-@pytest.mark.parametrize("args, env, message", [
-    (["transformer", "D", "S"], {}, "EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got 'transformer'"),
-    (["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14 or multi30k-cpu, got 'wmt'"),
+@pytest.mark.parametrize("script, args, env, message", [
+    ("train.sh", ["transformer", "D", "S"], {},
+     "EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got 'transformer'"),
+    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14 or multi30k-cpu, got 'wmt'"),
+    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "MINUTES": "0"},
+     "MINUTES: expected a number of minutes > 0, got '0'"),
+    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "VALID_EVERY": "ten"},
+     "VALID_EVERY: expected a whole number of updates >= 1, got 'ten'"),
+    ("sweep.sh", ["beta", "D", "S", "R"], {}, "expected alpha, k or all, got 'beta'"),
+    ("sweep.sh", ["alpha", "D", "S", "R"], {"LANES": "0"}, "LANES: expected a whole number >= 1, got '0'"),
+    ("sweep.sh", ["alpha", "D", "S", "R"], {"RUNS": "k_2"}, "RUNS: 'k_2' is not one of: alpha_1 alpha_3"),
+    ("ablations-multi30k-cpu.sh", ["D", "S", str(MULTI30K)], {"UPDATES": "3e2"},
+     "UPDATES: expected a whole number >= 1, got '3e2'"),
 ])
-def test_bad_experiment_or_preset_is_named(args, env, message):
-    proc = run(["bash", EX / "train.sh", *args], check=False, env_extra={"DRY_RUN": "1", **env})
+def test_bad_values_are_named(script, args, env, message):
+    proc = run(["bash", EX / script, *args], check=False, env_extra={"DRY_RUN": "1", **env})
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def sweep_runs(stdout):
+    """(name, fairseq-train command) per run of a DRY_RUN sweep."""
+    runs, name = [], None
+    for line in stdout.splitlines():
+        if line.startswith("== "):
+            name = line[3:]
+        elif line.startswith("fairseq-train"):
+            runs.append((name, shlex.split(line)))
+    return runs
+
+
+def test_ablations_are_the_twelve_runs_at_equal_updates():
+    proc = run(["bash", EX / "ablations-multi30k-cpu.sh", "D", "S", MULTI30K], env_extra={"DRY_RUN": "1"})
+    runs = sweep_runs(proc.stdout)
+    assert [n for n, _ in runs] == ["alpha_10", "alpha_7", "alpha_5", "alpha_3", "alpha_1", "alpha_0",
+                                    "realformer_rdrop", "k_2", "k_5", "k_10", "realformer", "baseline"]
+    for name, cmd in runs:
+        assert flag(cmd, "--max-update") == "300" and flag(cmd, "--save-dir") == f"S/{name}"
+        if name.startswith("alpha_"):
+            assert flag(cmd, "--rdrop-alpha") == name[6:] and flag(cmd, "--task") == "translation"
+        if name.startswith("k_"):
+            assert flag(cmd, "--rdrop-k-step") == name[2:] and flag(cmd, "--rdrop-alpha") == "5"
+    assert "--rdrop-alpha" not in dict(runs)["realformer"]
+
+
+def test_k_sweep_reuses_the_alpha_run_for_k_1():
+    proc = run(["bash", EX / "sweep.sh", "k", "D", "S", "R", "3", "--fp16"], env_extra={"DRY_RUN": "1", "ALPHA": "3"})
+    runs = sweep_runs(proc.stdout)
+    assert [n for n, _ in runs] == ["alpha_3", "k_2", "k_5", "k_10"]
+    assert all(cmd[-1] == "--fp16" and flag(cmd, "--seed") == "3" for _, cmd in runs)
 
 
 def test_tiny_real_run_trains_scores_and_tabulates(data_bin, tmp_path):

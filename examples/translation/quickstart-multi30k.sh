@@ -12,6 +12,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 WORK=${1:-$ROOT/work/quickstart}
 RAW=${RAW:-$ROOT/../shared/data/multi30k}
 MINUTES=${MINUTES:-15}
+[[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] ||
+  { echo "quickstart: MINUTES: expected a number of minutes > 0, got '$MINUTES'" >&2; exit 2; }
 ALPHA=${ALPHA:-5}
 PY=${PYTHON:-python}
 

@@ -1,37 +1,93 @@
 #!/usr/bin/env bash
-# The paper's ablations: R-Drop's alpha, or k-step R-Drop's k, one run per value.
+# The paper's ablations: R-Drop's alpha, k-step R-Drop's k, or the whole set.
 #
-#   sweep.sh alpha|k DATA_BIN SAVE_ROOT RAW_TEST_REF [SEED] [extra fairseq-train flags]
+#   sweep.sh alpha|k|all DATA_BIN SAVE_ROOT RAW_TEST_REF [SEED] [extra fairseq-train flags]
 #
-# alpha: ALPHAS (default "1 3 5 7 10", the paper's); k: KS (default "1 2 5 10").
-# Each run is train.sh (PRESET as for train.sh) into SAVE_ROOT/<name>, then
-# score.sh on its best checkpoint into SAVE_ROOT/<name>/test; finally
-# scripts/ablation_table.py writes SAVE_ROOT/ablation.md and ablation.png.
+# alpha  runs alpha_<a> (R-Drop, alpha a) for a in ALPHAS (default "1 3 5 7 10").
+# k      runs k_<k> (k-step R-Drop, alpha ALPHA, default 5) for k in KS (default
+#        "1 2 5 10"); k = 1 is R-Drop on every update: the run alpha_<ALPHA>.
+# all    both, plus baseline, realformer and realformer_rdrop (alpha ALPHA).
+# Each run is train.sh (PRESET etc. as for train.sh) into SAVE_ROOT/<name>, then
+# score.sh on its checkpoint_best.pt into SAVE_ROOT/<name>/TEST_DIR (default
+# test) with SCORE_FLAGS. A run whose train.log says "done training" is not
+# trained again, one already scored into TEST_DIR not scored again, so a second
+# sweep into the same SAVE_ROOT reuses the first one's runs. RUNS (names) picks
+# some runs; LANES (default 1) runs go at a time, each on nproc / LANES threads.
+# Finally scripts/ablation_table.py writes SAVE_ROOT/ablation_{alpha,k}<TEST_DIR
+# without "test">.{md,png}, titled with TITLE. DRY_RUN=1 prints the runs'
+# fairseq-train commands instead.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-if [ $# -lt 4 ]; then sed -n '2,10p' "$0" >&2; exit 2; fi
+if [ $# -lt 4 ]; then sed -n '2,19p' "$0" >&2; exit 2; fi
 WHAT=$1; DATA=$2; SAVE=$3; REF=$4; shift 4
 SEED=1
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then SEED=$1; shift; fi
 PY=${PYTHON:-python}
+ALPHA=${ALPHA:-5}; ALPHAS=${ALPHAS:-1 3 5 7 10}; KS=${KS:-1 2 5 10}
+LANES=${LANES:-1}; TEST_DIR=${TEST_DIR:-test}; SCORE_FLAGS=${SCORE_FLAGS:-}
+[[ $LANES =~ ^[1-9][0-9]*$ ]] || { echo "sweep.sh: LANES: expected a whole number >= 1, got '$LANES'" >&2; exit 2; }
+
+# The runs, "name:experiment:alpha:k", longest first so that lanes end together.
+alpha_runs() { for a in $ALPHAS; do echo "alpha_$a:rdrop:$a:1"; done; }
+k_runs() { for k in $KS; do
+  if [ "$k" = 1 ]; then echo "alpha_$ALPHA:rdrop:$ALPHA:1"; else echo "k_$k:kstep:$ALPHA:$k"; fi; done; }
 case "$WHAT" in
-  alpha) VALUES=${ALPHAS:-1 3 5 7 10} ;;
-  k) VALUES=${KS:-1 2 5 10} ;;
-  *) echo "sweep.sh: expected alpha or k, got '$WHAT'" >&2; exit 2 ;;
+  alpha) LIST=$(alpha_runs) ;;
+  k) LIST=$(k_runs) ;;
+  all) LIST=$( { alpha_runs; echo "realformer_rdrop:realformer_rdrop:$ALPHA:1"; k_runs;
+                 echo "realformer:realformer:$ALPHA:1"; echo "baseline:baseline:$ALPHA:1"; } | awk '!seen[$0]++') ;;
+  *) echo "sweep.sh: expected alpha, k or all, got '$WHAT'" >&2; exit 2 ;;
 esac
-CPU=(); [ "${PRESET:-iwslt14}" = multi30k-cpu ] && CPU=(--cpu)
-RESULTS=()
-for v in $VALUES; do
-  name="${WHAT}_$v"
-  if [ "$WHAT" = alpha ]; then
-    ALPHA=$v bash "$HERE/train.sh" rdrop "$DATA" "$SAVE/$name" "$SEED" "$@"
-  elif [ "$v" = 1 ]; then
-    bash "$HERE/train.sh" rdrop "$DATA" "$SAVE/$name" "$SEED" "$@"
-  else
-    K=$v bash "$HERE/train.sh" kstep "$DATA" "$SAVE/$name" "$SEED" "$@"
-  fi
-  bash "$HERE/score.sh" "$DATA" "$SAVE/$name/checkpoint_best.pt" "$REF" "$SAVE/$name/test" "${CPU[@]}"
-  RESULTS+=("$WHAT=$v=$SAVE/$name/test/bleu.json")
+NAMES=" $(for r in $LIST; do printf '%s ' "${r%%:*}"; done)"
+for n in ${RUNS:-}; do
+  [[ $NAMES == *" $n "* ]] || { echo "sweep.sh: RUNS: '$n' is not one of:$NAMES" >&2; exit 2; }
 done
-"$PY" "$ROOT/scripts/ablation_table.py" "${RESULTS[@]}" --md "$SAVE/ablation.md" --png "$SAVE/ablation.png"
+SELECTED=${RUNS:-$NAMES}
+CPU=(); [ "${PRESET:-iwslt14}" = multi30k-cpu ] && CPU=(--cpu)
+if [ "$LANES" -gt 1 ]; then
+  THREADS=$(( $(nproc) / LANES )); [ "$THREADS" -ge 1 ] || THREADS=1
+  export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+fi
+
+one_run() {  # name experiment alpha k
+  local out="$SAVE/$1"
+  if [ -n "${DRY_RUN:-}" ]; then
+    echo "== $1"; ALPHA=$3 K=$4 bash "$HERE/train.sh" "$2" "$DATA" "$out" "$SEED" "${EXTRA[@]}"; return
+  fi
+  if [ -f "$out/$TEST_DIR/bleu.json" ]; then echo "sweep: $1 already done"; return; fi
+  if ! grep -q "done training" "$out/train.log" 2>/dev/null; then
+    ALPHA=$3 K=$4 bash "$HERE/train.sh" "$2" "$DATA" "$out" "$SEED" "${EXTRA[@]}"
+  fi
+  # shellcheck disable=SC2086
+  bash "$HERE/score.sh" "$DATA" "$out/checkpoint_best.pt" "$REF" "$out/$TEST_DIR" "${CPU[@]}" $SCORE_FLAGS
+}
+
+EXTRA=("$@")
+mkdir -p "$SAVE"
+for r in $LIST; do
+  IFS=: read -r name exp alpha k <<< "$r"
+  [[ " $SELECTED " == *" $name "* ]] || continue
+  if [ -n "${DRY_RUN:-}" ]; then one_run "$name" "$exp" "$alpha" "$k"; continue; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$LANES" ]; do wait -n || true; done
+  ( one_run "$name" "$exp" "$alpha" "$k" > "$SAVE/$name.out" 2>&1 \
+      && echo "sweep: $name done" || echo "sweep: $name FAILED (see $SAVE/$name.out)" ) &
+done
+wait
+[ -n "${DRY_RUN:-}" ] && exit 0
+
+# One table per swept parameter, from the runs scored so far.
+table() {  # param title runs...
+  local param=$1 title=$2 specs=() r name v; shift 2
+  for r in "$@"; do
+    IFS=: read -r name _ alpha k <<< "$r"
+    v=$alpha; [ "$param" = k ] && v=$k
+    [ -f "$SAVE/$name/$TEST_DIR/bleu.json" ] && specs+=("$param=$v=$SAVE/$name/$TEST_DIR/bleu.json")
+  done
+  [ ${#specs[@]} -gt 0 ] || return 0
+  "$PY" "$ROOT/scripts/ablation_table.py" "${specs[@]}" --md "$SAVE/ablation_$param${TEST_DIR#test}.md" \
+    --png "$SAVE/ablation_$param${TEST_DIR#test}.png" --title "${TITLE:+$TITLE: }$title"
+}
+[ "$WHAT" = k ] || table alpha "R-Drop alpha" $(alpha_runs)
+[ "$WHAT" = alpha ] || table k "k-step R-Drop (alpha $ALPHA)" $(k_runs)
+echo "sweep: tables in $SAVE/ablation_*${TEST_DIR#test}.md"

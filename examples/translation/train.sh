@@ -54,6 +54,10 @@ case "$PRESET" in
            --eval-bleu-detok moses --eval-bleu-remove-bpe --eval-tokenized-bleu) ;;
   multi30k-cpu)
     MINUTES=${MINUTES:-20}; VALID_EVERY=${VALID_EVERY:-100}
+    [[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] ||
+      { echo "train.sh: MINUTES: expected a number of minutes > 0, got '$MINUTES'" >&2; exit 2; }
+    [[ $VALID_EVERY =~ ^[1-9][0-9]*$ ]] ||
+      { echo "train.sh: VALID_EVERY: expected a whole number of updates >= 1, got '$VALID_EVERY'" >&2; exit 2; }
     SETUP=(--cpu --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
            --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --lr 1e-3 --warmup-updates 150
            --max-update 100000 --stop-time-hours "$("$PY" -c "print($MINUTES / 60)")"
