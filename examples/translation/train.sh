@@ -13,16 +13,18 @@
 #               paper reports), checkpoints every epoch.
 #             multi30k-cpu: the reduced protocol run on 2 CPU cores (docs/results):
 #               3+3 layers, 256 dim, 512 FFN; lr 1e-3 with 150 warm-up updates;
-#               MINUTES of training wall-clock (default 20); detokenized valid
-#               BLEU every VALID_EVERY updates (default 100).
-# Always: --log-format json into SAVE_DIR/train.log; TensorBoard too when
-# TENSORBOARD_DIR is set (needs tensorboardX). DRY_RUN=1 prints the command.
+#               UPDATES updates if set, else MINUTES of training wall-clock
+#               (default 20); detokenized valid BLEU every VALID_EVERY updates
+#               (default 100).
+# Always: --log-format json appended to SAVE_DIR/train.log (fairseq resumes from
+# SAVE_DIR/checkpoint_last.pt, and the log keeps the whole run); TensorBoard too
+# when TENSORBOARD_DIR is set (needs tensorboardX). DRY_RUN=1 prints the command.
 # Extra flags are passed to fairseq-train last, so they override the preset.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -lt 3 ]; then
-  sed -n '2,22p' "$0" >&2; exit 2
+  sed -n '2,24p' "$0" >&2; exit 2
 fi
 EXP=$1; DATA=$2; SAVE=$3; shift 3
 SEED=1
@@ -53,14 +55,22 @@ case "$PRESET" in
     SETUP=(--lr 5e-4 --warmup-updates 4000 --max-update 300000
            --eval-bleu-detok moses --eval-bleu-remove-bpe --eval-tokenized-bleu) ;;
   multi30k-cpu)
-    MINUTES=${MINUTES:-20}; VALID_EVERY=${VALID_EVERY:-100}
-    [[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] ||
-      { echo "train.sh: MINUTES: expected a number of minutes > 0, got '$MINUTES'" >&2; exit 2; }
+    VALID_EVERY=${VALID_EVERY:-100}
+    if [ -n "${UPDATES:-}" ]; then
+      [[ $UPDATES =~ ^[1-9][0-9]*$ ]] ||
+        { echo "train.sh: UPDATES: expected a whole number of updates >= 1, got '$UPDATES'" >&2; exit 2; }
+      BUDGET=(--max-update "$UPDATES")
+    else
+      MINUTES=${MINUTES:-20}
+      [[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] ||
+        { echo "train.sh: MINUTES: expected a number of minutes > 0, got '$MINUTES'" >&2; exit 2; }
+      BUDGET=(--max-update 100000 --stop-time-hours "$("$PY" -c "print($MINUTES / 60)")")
+    fi
     [[ $VALID_EVERY =~ ^[1-9][0-9]*$ ]] ||
       { echo "train.sh: VALID_EVERY: expected a whole number of updates >= 1, got '$VALID_EVERY'" >&2; exit 2; }
     SETUP=(--cpu --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
            --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --lr 1e-3 --warmup-updates 150
-           --max-update 100000 --stop-time-hours "$("$PY" -c "print($MINUTES / 60)")"
+           "${BUDGET[@]}"
            --eval-bleu-remove-bpe sentencepiece --eval-bleu-detok space
            --validate-interval-updates "$VALID_EVERY" --save-interval-updates "$VALID_EVERY"
            --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 20 --num-workers 0) ;;
@@ -72,5 +82,5 @@ CMD=(fairseq-train "$DATA" --user-dir "$ROOT/rdrop_fairseq" "${TASK[@]}" --arch 
      "${CRIT[@]}" "${COMMON[@]}" "${SETUP[@]}" --seed "$SEED" --save-dir "$SAVE" "${TB[@]}" "$@")
 if [ -n "${DRY_RUN:-}" ]; then printf '%q ' "${CMD[@]}"; echo; exit 0; fi
 mkdir -p "$SAVE"
-"${CMD[@]}" > "$SAVE/train.log" 2>&1 || { tail -20 "$SAVE/train.log" >&2; exit 1; }
+"${CMD[@]}" >> "$SAVE/train.log" 2>&1 || { tail -20 "$SAVE/train.log" >&2; exit 1; }
 echo "train.sh: $EXP ($PRESET, seed $SEED) done: $SAVE/train.log"

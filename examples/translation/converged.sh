@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# The converged protocol on 2 CPU cores (docs/results/converged): Multi30k
+# De->En, every run trained until its own valid BLEU has stopped rising, scored
+# on test2016, and its small results written to RESULTS/runs/<run>/.
+#
+#   converged.sh [RUN|GROUP ...]                      (default: headline)
+#   converged.sh prepare                  (only the protocol's data, in WORK)
+#
+# RUN is CONFIG_sSEED with CONFIG one of
+#   baseline | rdrop (R-Drop, alpha 5) | alpha_A (R-Drop, alpha A) |
+#   k_K (k-step R-Drop, alpha 5) | passes_M (R-Drop over M copies, alpha 5) |
+#   realformer | realformer_rdrop (alpha 5)
+# GROUP: headline = baseline and rdrop, seeds 1 2 3; ablations = seed 1 of
+# alpha 0 1 3 7 10, k 2 5 10, passes_3, realformer, realformer_rdrop (alpha 5
+# and k 1 are rdrop_s1); all = both.
+# Stopping rule (scripts/convergence.py): valid BLEU every VALID_EVERY updates;
+# a run stops at the first validation where its best came at <= FRACTION of
+# its updates and >= PATIENCE updates ago (never before MIN_UPDATES; cut, and
+# marked not converged, at MAX_UPDATES). It trains in segments to exactly that
+# point (fairseq resumes from checkpoint_last.pt). Then score.sh scores
+# checkpoint_best.pt on test2016 (beam 5), and RESULTS/runs/<run>/ gets
+# train.log, curves.csv, test_bleu.json, test_hyp.txt, commands.sh, run.json.
+# A run whose RESULTS/runs/<run>/test_bleu.json exists is skipped; an
+# unfinished one continues from its checkpoint in WORK/<run>.
+# Knobs: WORK (runs and data, default ~/runs/converged), RESULTS (default
+# docs/results/converged), RAW (Multi30k, default ../shared/data/multi30k),
+# LANES (runs at a time, each on nproc/LANES threads; default 1), COMMIT=1
+# (git-commit each run's results as soon as it ends), REPORT=0 (skip
+# scripts/converged_report.py at the end), DRY_RUN=1 (list each run's first
+# fairseq-train command).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PY=${PYTHON:-python}
+case "${1:-}" in -h|--help) sed -n '2,30p' "$0"; exit 0 ;; esac
+
+# ---- the protocol: change it only together with docs/results/converged ----
+TRAIN_PAIRS=2000        # the first N pairs of Multi30k's training set
+VOCAB=2000              # joint sentencepiece BPE, learned on those pairs
+MODEL=(--encoder-embed-dim 128 --decoder-embed-dim 128
+       --encoder-ffn-embed-dim 256 --decoder-ffn-embed-dim 256)
+VALID_EVERY=100; FRACTION=0.7; PATIENCE=500; MIN_UPDATES=1000; MAX_UPDATES=8000
+ALPHA=5
+# train.sh's multi30k-cpu preset (3+3 layers, lr 1e-3, warm-up 150, dropout
+# 0.3, label smoothing 0.1, max-tokens 4096) with the model above; validation
+# and checkpoints only every VALID_EVERY updates, not at epoch ends (an epoch
+# of 2,000 pairs is ~13 updates).
+PROTOCOL=("${MODEL[@]}" --validate-interval 1000 --save-interval 1000)
+# For tests and quick looks only, TEST_PROTOCOL="KEY=VALUE ..." replaces
+# TRAIN_PAIRS, VOCAB, VALID_EVERY, PATIENCE, MIN_UPDATES or MAX_UPDATES and
+# TEST_FLAGS adds fairseq-train flags, TEST_SCORE_FLAGS fairseq-generate flags;
+# run.json records what was used, and the report flags runs whose protocol
+# differs.
+for kv in ${TEST_PROTOCOL:-}; do
+  [[ $kv =~ ^(TRAIN_PAIRS|VOCAB|VALID_EVERY|PATIENCE|MIN_UPDATES|MAX_UPDATES)=[0-9]+$ ]] ||
+    { echo "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER with KEY in TRAIN_PAIRS, VOCAB, VALID_EVERY," \
+        "PATIENCE, MIN_UPDATES, MAX_UPDATES; got '$kv'" >&2; exit 2; }
+  declare "$kv"
+done
+# shellcheck disable=SC2206
+PROTOCOL+=(${TEST_FLAGS:-})
+# -------------------------------------------------------------------------
+
+WORK=${WORK:-$HOME/runs/converged}
+RESULTS=${RESULTS:-$ROOT/docs/results/converged}
+RAW=${RAW:-$ROOT/../shared/data/multi30k}
+LANES=${LANES:-1}
+[[ $LANES =~ ^[1-9][0-9]*$ ]] || { echo "converged.sh: LANES: expected a whole number >= 1, got '$LANES'" >&2; exit 2; }
+
+HEADLINE="baseline_s1 rdrop_s1 baseline_s2 rdrop_s2 baseline_s3 rdrop_s3"
+ABLATIONS="alpha_0_s1 alpha_1_s1 alpha_3_s1 alpha_7_s1 alpha_10_s1 k_2_s1 k_5_s1 k_10_s1
+           passes_3_s1 realformer_s1 realformer_rdrop_s1"
+NUM='(0|[1-9][0-9]*)([.][0-9]+)?'
+config() {  # RUN -> "experiment alpha k extra-flags..." or an error
+  local run=$1
+  [[ $run =~ ^(.+)_s([1-9][0-9]*)$ ]] || return 1
+  local c=${BASH_REMATCH[1]}
+  case "$c" in
+    baseline) echo "baseline $ALPHA 1" ;;
+    rdrop) echo "rdrop $ALPHA 1" ;;
+    realformer) echo "realformer $ALPHA 1" ;;
+    realformer_rdrop) echo "realformer_rdrop $ALPHA 1" ;;
+    *) if [[ $c =~ ^alpha_$NUM$ ]]; then echo "rdrop ${c#alpha_} 1"
+       elif [[ $c =~ ^k_([2-9]|[1-9][0-9]+)$ ]]; then echo "kstep $ALPHA ${c#k_}"
+       elif [[ $c =~ ^passes_([2-9]|[1-9][0-9]+)$ ]]; then echo "rdrop $ALPHA 1 --rdrop-passes ${c#passes_}"
+       else return 1; fi ;;
+  esac
+}
+
+RUNS_LIST=(); PREPARE_ONLY=
+for a in "${@:-headline}"; do
+  case "$a" in
+    prepare) PREPARE_ONLY=1 ;;
+    headline) RUNS_LIST+=($HEADLINE) ;;
+    ablations) RUNS_LIST+=($ABLATIONS) ;;
+    all) RUNS_LIST+=($HEADLINE $ABLATIONS) ;;
+    *) config "$a" > /dev/null || { echo "converged.sh: RUN: expected headline, ablations, all or" \
+         "CONFIG_sSEED with CONFIG baseline, rdrop, alpha_A, k_K (K >= 2), passes_M (M >= 2)," \
+         "realformer or realformer_rdrop; got '$a'" >&2; exit 2; }
+       RUNS_LIST+=("$a") ;;
+  esac
+done
+
+# shellcheck disable=SC2207
+RUNS_LIST=($(printf '%s\n' "${RUNS_LIST[@]}" | awk '!seen[$0]++'))
+THREADS=$(( $(nproc) / LANES )); [ "$THREADS" -ge 1 ] || THREADS=1
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+DATA=$WORK/data-${TRAIN_PAIRS}p-${VOCAB}v/data-bin
+
+train_cmd() {  # run updates -> the fairseq-train command (train.sh DRY_RUN)
+  local run=$1 updates=$2 exp alpha k extra
+  read -r exp alpha k extra <<< "$(config "$run")"
+  local seed=${run##*_s}
+  # shellcheck disable=SC2086
+  DRY_RUN=1 PRESET=multi30k-cpu UPDATES=$updates VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
+    bash "$HERE/train.sh" "$exp" "$DATA" "$WORK/$run" "$seed" "${PROTOCOL[@]}" $extra
+}
+
+if [ -n "${DRY_RUN:-}" ] && [ -z "$PREPARE_ONLY" ]; then
+  for r in "${RUNS_LIST[@]}"; do echo "== $r"; train_cmd "$r" "$MIN_UPDATES"; done
+  exit 0
+fi
+
+rule() {  # log -> convergence.py's verdict
+  "$PY" "$ROOT/scripts/convergence.py" next "$1" --fraction "$FRACTION" --patience "$PATIENCE" \
+    --interval "$VALID_EVERY" --min-updates "$MIN_UPDATES" --max-updates "$MAX_UPDATES"
+}
+
+one_run() {  # errors are checked one by one: set -e does not reach into a backgrounded function
+  local run=$1 save=$WORK/$1 out=$RESULTS/runs/$1 verdict exp alpha k extra cmd
+  read -r exp alpha k extra <<< "$(config "$run")"
+  mkdir -p "$save" || return 1
+  [ -f "$save/started" ] || date -u +%FT%TZ > "$save/started"
+  while verdict=$(rule "$save/train.log") || return 1; [[ $verdict == train* ]]; do
+    cmd=$(train_cmd "$run" "${verdict#train }") || return 1
+    echo "OMP_NUM_THREADS=$THREADS $cmd" >> "$save/commands.sh"
+    echo "converged: $run: training to ${verdict#train } updates"
+    # shellcheck disable=SC2086
+    PRESET=multi30k-cpu UPDATES=${verdict#train } VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
+      bash "$HERE/train.sh" "$exp" "$DATA" "$save" "${run##*_s}" "${PROTOCOL[@]}" $extra > /dev/null || return 1
+  done
+  echo "converged: $run: $verdict; scoring checkpoint_best.pt on test2016"
+  bash "$HERE/score.sh" "$DATA" "$save/checkpoint_best.pt" "${DATA%/data-bin}/raw/test.en" "$save/test" --cpu \
+    ${TEST_SCORE_FLAGS:-} > /dev/null || return 1
+  mkdir -p "$out" && cp "$save/train.log" "$out/train.log" && cp "$save/test/hyp.txt" "$out/test_hyp.txt" &&
+  { echo "# $run: fairseq-train segments (each resumes from checkpoint_last.pt), then scoring"
+    cat "$save/commands.sh"
+    echo "bash examples/translation/score.sh $DATA $save/checkpoint_best.pt ${DATA%/data-bin}/raw/test.en $save/test --cpu ${TEST_SCORE_FLAGS:-}"
+  } > "$out/commands.sh" &&
+  "$PY" "$ROOT/scripts/parse_logs.py" "$run=$save/train.log" --csv "$out/curves.csv" &&
+  "$PY" "$ROOT/scripts/converged_report.py" record "$out/run.json" --name "$run" --experiment "$exp" \
+    --alpha "$alpha" --k "$k" --extra "$extra" --verdict "$verdict" --started "$(cat "$save/started")" \
+    --threads "$THREADS" --git-commit "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --fraction "$FRACTION" --patience "$PATIENCE" --min-updates "$MIN_UPDATES" \
+    --max-updates "$MAX_UPDATES" --protocol "train_pairs=$TRAIN_PAIRS vocab=$VOCAB valid_every=$VALID_EVERY" \
+    --protocol-flags "${PROTOCOL[*]}" --score-flags "${TEST_SCORE_FLAGS:-}" &&
+  cp "$save/test/bleu.json" "$out/test_bleu.json" || return 1  # last: it marks the run as done
+  if [ -n "${COMMIT:-}" ]; then
+    ( flock 9
+      git -C "$ROOT" add "$out" && git -C "$ROOT" commit -q -m "converged protocol: $run ($verdict)" -- "$out"
+    ) 9> "$WORK/.git-lock" || echo "converged: $run: git commit failed; results are in $out" >&2
+  fi
+  echo "converged: $run: done ($verdict), results in $out"
+}
+
+mkdir -p "$WORK"
+if [ ! -f "$DATA/dict.en.txt" ]; then
+  bash "$HERE/prepare-multi30k.sh" "$RAW" "${DATA%/data-bin}" "$VOCAB" "$TRAIN_PAIRS"
+fi
+[ -z "$PREPARE_ONLY" ] || { echo "converged: data in $DATA"; exit 0; }
+for r in "${RUNS_LIST[@]}"; do
+  if [ -f "$RESULTS/runs/$r/test_bleu.json" ]; then echo "converged: $r: results committed, skipped"; continue; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$LANES" ]; do wait -n || true; done
+  ( one_run "$r" > "$WORK/$r.out" 2>&1 && tail -1 "$WORK/$r.out" \
+      || echo "converged: $r FAILED (see $WORK/$r.out)" ) &
+done
+wait
+if [ "${REPORT:-1}" != 0 ] && [ -d "$RESULTS/runs" ]; then
+  "$PY" "$ROOT/scripts/converged_report.py" --results "$RESULTS"
+fi

@@ -1,0 +1,484 @@
+#!/usr/bin/env python
+"""Tables, figures and summary.json of the converged protocol, rebuilt from the
+committed results alone (examples/translation/converged.sh writes them).
+
+    python scripts/converged_report.py [--results docs/results/converged]
+
+Reads RESULTS/runs/<run>/{run.json, train.log, test_bleu.json} and, if present,
+RESULTS/speed.json (scripts/benchmark_protocol.py: seconds per update of each
+configuration measured alone on the machine). Writes into RESULTS:
+  summary.json   one entry per run: configuration, seed, updates, best valid
+                 BLEU and its update, converged (scripts/convergence.py), test
+                 sacreBLEU / tokenized BLEU, s/update, time to baseline BLEU
+  headline.md    baseline vs R-Drop (alpha 5) over seeds: mean +- std, the
+                 per-seed differences, time to the baseline's best valid BLEU
+  ablations.md   alpha, k, passes and RealFormer tables (seed 1 and any others)
+  claims.md      the paper's claims (1)-(4) checked against these numbers
+  figure2.png    valid BLEU / valid loss against updates and against training
+                 hours (updates x isolated s/update): mean over seeds, min-max band
+  ablation_alpha.png, ablation_k.png
+
+`record` writes one run's run.json (converged.sh calls it):
+    python scripts/converged_report.py record OUT/run.json --name rdrop_s1 ...
+"""
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import convergence  # noqa: E402
+from parse_logs import parse_log  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RDROP_EXPERIMENTS = ("rdrop", "kstep", "realformer_rdrop")
+
+
+# ---------------------------------------------------------------- record
+def record(argv):
+    p = argparse.ArgumentParser(prog="converged_report.py record")
+    p.add_argument("out", help="run.json to write; train.log must be beside it")
+    p.add_argument("--name", required=True)
+    p.add_argument("--experiment", required=True,
+                   choices=["baseline", "rdrop", "kstep", "realformer", "realformer_rdrop"])
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--k", type=int, required=True)
+    p.add_argument("--extra", default="", help="extra fairseq-train flags of this configuration")
+    p.add_argument("--verdict", required=True, help="convergence.py's last answer")
+    p.add_argument("--started", required=True)
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--git-commit", required=True)
+    p.add_argument("--fraction", type=float, required=True)
+    p.add_argument("--patience", type=int, required=True)
+    p.add_argument("--min-updates", type=int, required=True)
+    p.add_argument("--max-updates", type=int, required=True)
+    p.add_argument("--protocol", default="", help="KEY=VALUE ... of the protocol")
+    p.add_argument("--protocol-flags", default="", help="the protocol's fairseq-train flags")
+    p.add_argument("--score-flags", default="", help="extra fairseq-generate flags of the test scoring")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    rows = parse_log((out.parent / "train.log").read_text(errors="replace"), a.name)
+    extra = a.extra.split()
+    rdrop = a.experiment in RDROP_EXPERIMENTS
+    protocol = {k: _number(v) for k, v in (kv.split("=", 1) for kv in a.protocol.split())}
+    protocol.update(fraction=a.fraction, patience=a.patience, min_updates=a.min_updates,
+                    max_updates=a.max_updates, flags=a.protocol_flags, score_flags=a.score_flags)
+    run = {
+        "name": a.name,
+        "config": re.sub(r"_s\d+$", "", a.name),
+        "seed": int(a.name.rsplit("_s", 1)[1]),
+        "experiment": a.experiment,
+        "arch": ("transformer_realformer_iwslt_de_en" if a.experiment.startswith("realformer")
+                 else "transformer_iwslt_de_en"),
+        "alpha": a.alpha if rdrop else None,
+        "k": a.k if rdrop else None,
+        "passes": (int(extra[extra.index("--rdrop-passes") + 1]) if "--rdrop-passes" in extra
+                   else 2) if rdrop else 1,
+        "verdict": a.verdict,
+        "assess": convergence.assess(rows, a.fraction, a.patience, a.min_updates),
+        "protocol": protocol,
+        "threads": a.threads,
+        "git_commit": a.git_commit,
+        "started": a.started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out.write_text(json.dumps(run, indent=1) + "\n")
+    print(f"converged_report: wrote {out}")
+
+
+def _number(v):
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+# ---------------------------------------------------------------- loading
+def speed_key(run):
+    """The benchmark configuration whose s/update a run has (alpha changes no cost)."""
+    c = run["config"]
+    if c.startswith("alpha_"):
+        return "rdrop"
+    return c
+
+
+def load(results: Path):
+    runs = []
+    for d in sorted((results / "runs").glob("*/")):
+        if not (d / "run.json").is_file() or not (d / "test_bleu.json").is_file():
+            continue  # unfinished: converged.sh writes test_bleu.json last
+        run = json.loads((d / "run.json").read_text())
+        rows = parse_log((d / "train.log").read_text(errors="replace"), run["name"])
+        run["rows"] = rows
+        run["test"] = json.loads((d / "test_bleu.json").read_text())
+        runs.append(run)
+    speed = {}
+    if (results / "speed.json").is_file():
+        speed = json.loads((results / "speed.json").read_text()).get("s_per_update", {})
+    return runs, speed
+
+
+def s_per_update(run, speed):
+    key = speed_key(run)
+    if key in speed:
+        return speed[key]
+    m = re.fullmatch(r"k_(\d+)", key)
+    if m and "baseline" in speed and "rdrop" in speed:
+        # k-1 plain updates and one R-Drop update in every k
+        k = int(m.group(1))
+        return ((k - 1) * speed["baseline"] + speed["rdrop"]) / k
+    return None
+
+
+def first_reaching(curve, target):
+    """The first validation update whose BLEU >= target, or None."""
+    return next((u for u, v in curve if v >= target), None)
+
+
+def summarize(runs, speed):
+    p = runs[0]["protocol"] if runs else {}
+    baselines = {r["seed"]: r for r in runs if r["config"] == "baseline"}
+    out = []
+    for r in runs:
+        curve = convergence.valid_curve(r["rows"])
+        a = convergence.assess(r["rows"], p.get("fraction", convergence.FRACTION),
+                               p.get("patience", convergence.PATIENCE), p.get("min_updates", 0))
+        spu = s_per_update(r, speed)
+        base = baselines.get(r["seed"]) or (next(iter(baselines.values())) if baselines else None)
+        target = convergence.best_point(convergence.valid_curve(base["rows"]))[1] if base else None
+        reach = first_reaching(curve, target) if target is not None else None
+        out.append({
+            "name": r["name"], "config": r["config"], "experiment": r["experiment"],
+            "arch": r["arch"], "alpha": r["alpha"], "k": r["k"], "passes": r["passes"],
+            "seed": r["seed"], "updates": a["updates"], "validations": a["validations"],
+            "best_valid_bleu": a["best_valid_bleu"], "best_update": a["best_update"],
+            "converged": a["converged"], "stop_update": a["stop_update"],
+            "best_fraction": a["best_fraction"], "slope_after_best": a["slope_after_best"],
+            "test_sacrebleu": r["test"]["sacrebleu"], "test_tokenized_bleu": r["test"]["tokenized_bleu"],
+            "sacrebleu_signature": r["test"].get("sacrebleu_signature"),
+            "s_per_update": spu,
+            "train_hours": a["updates"] * spu / 3600 if spu else None,
+            "baseline_best_valid_bleu": target,
+            "updates_to_baseline_bleu": reach,
+            "hours_to_baseline_bleu": reach * spu / 3600 if (reach and spu) else None,
+            "threads": r["threads"], "git_commit": r["git_commit"],
+        })
+    return out
+
+
+# ---------------------------------------------------------------- tables
+def fmt(v, f=".2f"):
+    return "-" if v is None else format(v, f)
+
+
+def mean_std(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None, 0
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0), len(xs)
+
+
+def pm(xs, f=".2f"):
+    m, s, n = mean_std(xs)
+    if m is None:
+        return "-"
+    return f"{m:{f}}" if n == 1 else f"{m:{f}} ± {s:{f}} (n={n})"
+
+
+def runs_table(entries):
+    lines = ["| run | seed | updates | best valid BLEU (update) | converged | test sacreBLEU "
+             "| test tokenized BLEU | s / update | training h | updates (h) to baseline's best valid |",
+             "|---|---:|---:|---:|:---:|---:|---:|---:|---:|---:|"]
+    for e in entries:
+        reach = "-" if e["updates_to_baseline_bleu"] is None else (
+            f"{e['updates_to_baseline_bleu']} ({fmt(e['hours_to_baseline_bleu'])})")
+        lines.append(
+            f"| {e['name']} | {e['seed']} | {e['updates']} | {fmt(e['best_valid_bleu'])} ({e['best_update']}) "
+            f"| {'yes' if e['converged'] else 'no'} | {fmt(e['test_sacrebleu'])} | {fmt(e['test_tokenized_bleu'])} "
+            f"| {fmt(e['s_per_update'])} | {fmt(e['train_hours'])} | {reach} |")
+    return "\n".join(lines) + "\n"
+
+
+def paired(entries, a, b, key):
+    """Per-seed differences b - a of key, over the seeds both configs have."""
+    A = {e["seed"]: e[key] for e in entries if e["config"] == a}
+    B = {e["seed"]: e[key] for e in entries if e["config"] == b}
+    return {s: B[s] - A[s] for s in sorted(A.keys() & B.keys())}
+
+
+def headline(entries):
+    base = [e for e in entries if e["config"] == "baseline"]
+    rd = [e for e in entries if e["config"] == "rdrop"]
+    out = ["# Headline: Transformer vs + R-Drop (alpha 5), converged runs", ""]
+    protocols = {json.dumps(e["_protocol"], sort_keys=True) for e in entries}
+    if len(protocols) > 1:
+        out += ["**Warning: these runs were made under different protocols** (run.json's `protocol`); "
+                "their numbers are not comparable.", ""]
+    if not base and not rd:
+        return "\n".join(out + ["No headline run has finished yet.", ""])
+    out += ["| system | runs | test sacreBLEU | test tokenized BLEU | best valid BLEU | updates "
+            "| training h |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, es in (("Transformer", base), ("+ R-Drop", rd)):
+        out.append(f"| {name} | {len(es)} | {pm([e['test_sacrebleu'] for e in es])} "
+                   f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
+                   f"| {pm([e['updates'] for e in es], '.0f')} | {pm([e['train_hours'] for e in es])} |")
+    out.append("")
+    for key, label in (("test_sacrebleu", "test sacreBLEU"), ("test_tokenized_bleu", "test tokenized BLEU"),
+                       ("best_valid_bleu", "best valid BLEU")):
+        d = paired(entries, "baseline", "rdrop", key)
+        if d:
+            m, s, n = mean_std(list(d.values()))
+            per = ", ".join(f"s{k}: {v:+.2f}" for k, v in d.items())
+            spread = f" ± {s:.2f}" if n > 1 else ""
+            out.append(f"- R-Drop − baseline, {label}: **{m:+.2f}{spread}** over {n} seed(s) ({per}); "
+                       f"range {min(d.values()):+.2f} to {max(d.values()):+.2f}")
+    out.append("")
+    out.append("Every run (time to the baseline's best valid BLEU: the same seed's baseline):")
+    out.append("")
+    out.append(runs_table(base + rd))
+    sig = next((e["sacrebleu_signature"] for e in entries if e["sacrebleu_signature"]), None)
+    if sig:
+        out.append(f"sacreBLEU signature: `{sig}`")
+    return "\n".join(out) + "\n"
+
+
+ABLATIONS = [
+    ("alpha", "R-Drop alpha (k = 1)", lambda e: e["experiment"] == "rdrop" and e["passes"] == 2,
+     lambda e: e["alpha"]),
+    ("k", "k-step R-Drop, alpha 5", lambda e: e["experiment"] in ("rdrop", "kstep") and e["alpha"] == 5
+     and e["passes"] == 2, lambda e: e["k"]),
+    ("passes", "R-Drop copies m, alpha 5", lambda e: e["experiment"] == "rdrop" and e["alpha"] == 5
+     and e["k"] == 1, lambda e: e["passes"]),
+]
+
+
+def ablation_points(entries, select, value):
+    """{value: [entries]} of a sweep."""
+    pts = {}
+    for e in entries:
+        if select(e):
+            pts.setdefault(value(e), []).append(e)
+    return dict(sorted(pts.items()))
+
+
+def ablations(entries):
+    out = ["# Ablations at convergence", ""]
+    for param, title, select, value in ABLATIONS:
+        pts = ablation_points(entries, select, value)
+        if len(pts) < 2:
+            continue
+        best = max(statistics.mean(e["test_sacrebleu"] for e in es) for es in pts.values())
+        out += [f"## {title}", "", f"| {param} | runs (seeds) | test sacreBLEU | test tokenized BLEU "
+                "| best valid BLEU | updates | converged |", "|---:|---|---:|---:|---:|---:|:---:|"]
+        for v, es in pts.items():
+            sb = pm([e["test_sacrebleu"] for e in es])
+            if statistics.mean(e["test_sacrebleu"] for e in es) == best:
+                sb = f"**{sb}**"
+            out.append(f"| {v:g} | {', '.join(e['name'] for e in es)} | {sb} "
+                       f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
+                       f"| {pm([e['updates'] for e in es], '.0f')} "
+                       f"| {'/'.join('yes' if e['converged'] else 'no' for e in es)} |")
+        out.append("")
+    rf = [e for e in entries if e["config"] in ("baseline", "realformer", "rdrop", "realformer_rdrop")]
+    if any(e["config"].startswith("realformer") for e in rf):
+        out += ["## RealFormer with and without R-Drop", "", "| system | runs | test sacreBLEU "
+                "| test tokenized BLEU | best valid BLEU | updates |", "|---|---|---:|---:|---:|---:|"]
+        for c, label in (("baseline", "Transformer"), ("realformer", "RealFormer"),
+                         ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop")):
+            es = [e for e in rf if e["config"] == c]
+            if es:
+                out.append(f"| {label} | {', '.join(e['name'] for e in es)} | {pm([e['test_sacrebleu'] for e in es])} "
+                           f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
+                           f"| {pm([e['updates'] for e in es], '.0f')} |")
+        out.append("")
+    if len(out) == 2:
+        out.append("No ablation run has finished yet.")
+    out += ["## Every run", "", runs_table(entries)]
+    return "\n".join(out) + "\n"
+
+
+def claims(entries):
+    """The paper's claims, each with the numbers that decide it here."""
+    out = ["# The paper's claims, checked at convergence", ""]
+    by = lambda c: [e for e in entries if e["config"] == c]  # noqa: E731
+    base, rd = by("baseline"), by("rdrop")
+    d = paired(entries, "baseline", "rdrop", "test_sacrebleu")
+    if d:
+        m, s, n = mean_std(list(d.values()))
+        held = all(v > 0 for v in d.values())
+        out.append(f"1. **R-Drop ends ahead of the baseline**: {'held' if held else 'did not hold'} — "
+                   f"test sacreBLEU {pm([e['test_sacrebleu'] for e in rd])} vs "
+                   f"{pm([e['test_sacrebleu'] for e in base])}, difference {m:+.2f} ± {s:.2f} over {n} seed(s), "
+                   f"ahead on {sum(v > 0 for v in d.values())} of {n}.")
+    else:
+        out.append("1. R-Drop ends ahead: not measured yet (no seed with both runs).")
+    parts, held = [], []
+    for s in sorted({e["seed"] for e in base} & {e["seed"] for e in rd}):
+        cb = dict(convergence.valid_curve(next(e for e in base if e["seed"] == s)["_rows"]))
+        cr = dict(convergence.valid_curve(next(e for e in rd if e["seed"] == s)["_rows"]))
+        common = sorted(cb.keys() & cr.keys())
+        if not common:
+            continue
+        cross = crossover(common, cb, cr)
+        held.append(cb[common[0]] > cr[common[0]])
+        parts.append(f"seed {s}: at update {common[0]} baseline {cb[common[0]]:.2f} vs R-Drop {cr[common[0]]:.2f}"
+                     + (f", R-Drop level or ahead at every validation from update {cross} on" if cross
+                        else ", R-Drop behind at the last shared validation"))
+    if parts:
+        out.append(f"2. **The baseline is ahead early**: {'held' if all(held) else 'did not hold'} — "
+                   + "; ".join(parts) + ".")
+    else:
+        out.append("2. Baseline ahead early: not measured yet.")
+    for param, title, select, value, claim in (
+            ("alpha", "BLEU peaks at a middle alpha", ABLATIONS[0][2], ABLATIONS[0][3], "middle"),
+            ("k", "smaller k is better", ABLATIONS[1][2], ABLATIONS[1][3], "decreasing")):
+        pts = ablation_points(entries, select, value)
+        num = "3" if param == "alpha" else "4"
+        if len(pts) < 3:
+            out.append(f"{num}. {title}: not measured yet ({len(pts)} value(s) of {param} finished).")
+            continue
+        means = {v: statistics.mean(e["test_sacrebleu"] for e in es) for v, es in pts.items()}
+        vals = list(means)
+        best = max(means, key=means.get)
+        if claim == "middle":
+            held = vals[0] < best < vals[-1]
+        else:
+            held = all(means[a] >= means[b] for a, b in zip(vals, vals[1:]))
+        series = ", ".join(f"{v:g}: {m:.2f}" for v, m in means.items())
+        out.append(f"{num}. **{title}**: {'held' if held else 'did not hold'} — test sacreBLEU by {param} "
+                   f"({series}); best at {param} = {best:g}.")
+    return "\n".join(out) + "\n"
+
+
+def crossover(updates, base, rdrop):
+    """The first update from which R-Drop's valid BLEU is >= the baseline's at every later one."""
+    cross = None
+    for u in reversed(updates):
+        if rdrop[u] < base[u]:
+            break
+        cross = u
+    return cross
+
+
+# ---------------------------------------------------------------- figures
+def band(curves):
+    """Mean, min and max over runs at the updates every run has."""
+    common = sorted(set.intersection(*(set(c) for c in curves)))
+    return common, [statistics.mean(c[u] for c in curves) for u in common], \
+        [min(c[u] for c in curves) for u in common], [max(c[u] for c in curves) for u in common]
+
+
+def figure2(entries, out, speed_note):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for col, metric, label in ((0, "bleu", "valid BLEU (beam 5, detok.)"), (1, "loss", "valid loss (bits / token)")):
+        for i, (config, name) in enumerate((("baseline", "Transformer"), ("rdrop", "+ R-Drop (alpha 5)"))):
+            es = [e for e in entries if e["config"] == config]
+            if not es:
+                continue
+            curves = [dict(convergence.valid_curve(e["_rows"], metric)) for e in es]
+            us, mean, lo, hi = band(curves)
+            spu = es[0]["s_per_update"]
+            for row, scale, xlabel in ((0, 1, "updates"), (1, (spu or 0) / 3600, "training hours")):
+                ax = axes[row][col]
+                if row == 1 and not spu:
+                    continue
+                xs = [u * scale for u in us]
+                ax.plot(xs, mean, color=f"C{i}", lw=1.8, label=f"{name} (mean of {len(es)})")
+                if len(es) > 1:
+                    ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+                ax.set_xlabel(xlabel)
+                ax.set_ylabel(label)
+                ax.grid(alpha=0.3)
+                ax.legend(fontsize=9)
+    fig.suptitle("Multi30k De→En (converged protocol): mean over seeds, band = min–max")
+    fig.text(0.5, 0.005, speed_note, ha="center", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def ablation_plot(entries, param, title, select, value, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = ablation_points(entries, select, value)
+    if len(pts) < 2:
+        return False
+    xs = list(pts)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label, marker in (("test_sacrebleu", "test sacreBLEU (detok.)", "o"),
+                               ("test_tokenized_bleu", "test tokenized BLEU", "s"),
+                               ("best_valid_bleu", "best valid BLEU", "^")):
+        ax.plot(xs, [statistics.mean(e[key] for e in pts[x]) for x in xs], marker=marker, label=label)
+    base = [e["test_sacrebleu"] for e in entries if e["config"] == "baseline"]
+    if base:
+        ax.axhline(statistics.mean(base), color="grey", ls="--", lw=1, label="baseline test sacreBLEU")
+    ax.set_xlabel(param)
+    ax.set_xticks(xs)
+    ax.set_ylabel("BLEU")
+    ax.set_title(f"{title} (converged runs)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# ---------------------------------------------------------------- main
+def report(results: Path):
+    runs, speed = load(results)
+    entries = summarize(runs, speed)
+    for e, r in zip(entries, runs):
+        e["_rows"], e["_protocol"] = r["rows"], r["protocol"]
+    public = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
+    (results / "summary.json").write_text(json.dumps(
+        {"protocol": runs[0]["protocol"] if runs else None, "runs": public}, indent=1) + "\n")
+    (results / "headline.md").write_text(headline(entries))
+    (results / "ablations.md").write_text(ablations(entries))
+    (results / "claims.md").write_text(claims(entries))
+    wrote = ["summary.json", "headline.md", "ablations.md", "claims.md"]
+    if any(e["config"] in ("baseline", "rdrop") for e in entries):
+        note = ("training hours = updates × seconds per update measured alone on 2 cores "
+                "(scripts/benchmark_protocol.py, speed.json); validation time excluded" if speed else
+                "no speed.json: the training-hours panels are left empty")
+        figure2(entries, results / "figure2.png", note)
+        wrote.append("figure2.png")
+    for param, title, select, value in ABLATIONS[:2]:
+        if ablation_plot(entries, param, title, select, value, results / f"ablation_{param}.png"):
+            wrote.append(f"ablation_{param}.png")
+    print(f"converged_report: {len(entries)} finished run(s); wrote {', '.join(wrote)} in {results}")
+    return public
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "record":
+        return record(argv[1:])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default=str(REPO / "docs/results/converged"),
+                   help="the protocol's results folder (default docs/results/converged)")
+    args = p.parse_args(argv)
+    results = Path(args.results)
+    if not (results / "runs").is_dir():
+        p.error(f"--results: no runs/ folder in {results} (converged.sh writes RESULTS/runs/<run>/)")
+    return report(results)
+
+
+if __name__ == "__main__":
+    main()

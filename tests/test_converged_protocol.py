@@ -1,0 +1,199 @@
+"""examples/translation/converged.sh and scripts/converged_report.py: the runs
+the driver lists, its errors, one tiny real run through the whole pipeline, and
+the report's arithmetic on hand-made runs."""
+
+import json
+import shlex
+import sys
+
+import pytest
+
+from cli import MULTI30K, REPO, run
+
+EX = REPO / "examples/translation"
+sys.path.insert(0, str(REPO / "scripts"))
+import converged_report  # noqa: E402
+
+
+def driver(*runs, check=True, **env):
+    return run(["bash", EX / "converged.sh", *runs], check=check, env_extra=env)
+
+
+def listed(*runs, **env):
+    """{run: fairseq-train argv} from DRY_RUN."""
+    out, name = {}, None
+    for line in driver(*runs, DRY_RUN="1", **env).stdout.splitlines():
+        if line.startswith("== "):
+            name = line[3:]
+        elif line.strip():
+            out[name] = shlex.split(line)
+    return out
+
+
+def flag(cmd, name):
+    idx = [i for i, c in enumerate(cmd) if c == name]
+    assert idx, f"{name} not in {cmd}"
+    return cmd[idx[-1] + 1]
+
+
+def test_groups_list_the_issues_runs():
+    assert list(listed()) == ["baseline_s1", "rdrop_s1", "baseline_s2", "rdrop_s2", "baseline_s3", "rdrop_s3"]
+    abl = listed("ablations")
+    assert list(abl) == ["alpha_0_s1", "alpha_1_s1", "alpha_3_s1", "alpha_7_s1", "alpha_10_s1", "k_2_s1",
+                         "k_5_s1", "k_10_s1", "passes_3_s1", "realformer_s1", "realformer_rdrop_s1"]
+    assert len(listed("all", "headline", "rdrop_s1")) == 17  # each run once
+
+
+def test_each_configuration_gets_its_flags_and_the_protocols():
+    cmds = listed("baseline_s2", "rdrop_s1", "alpha_0_s1", "alpha_10_s1", "k_5_s1", "passes_3_s1",
+                  "realformer_s1", "realformer_rdrop_s3")
+    for name, cmd in cmds.items():
+        assert flag(cmd, "--seed") == name.rsplit("_s", 1)[1]
+        assert flag(cmd, "--encoder-embed-dim") == "128" and flag(cmd, "--decoder-ffn-embed-dim") == "256"
+        assert flag(cmd, "--validate-interval-updates") == "100" and flag(cmd, "--validate-interval") == "1000"
+        assert flag(cmd, "--max-update") == "1000" and "--stop-time-hours" not in cmd
+        assert flag(cmd, "--dropout") == "0.3" and flag(cmd, "--label-smoothing") == "0.1"
+        assert flag(cmd, "--save-dir").endswith("/" + name)
+        assert "data-2000p-2000v" in cmd[1]
+    crit = {n: flag(c, "--criterion") for n, c in cmds.items()}
+    assert crit["baseline_s2"] == crit["realformer_s1"] == "label_smoothed_cross_entropy"
+    assert flag(cmds["rdrop_s1"], "--rdrop-alpha") == "5" and flag(cmds["alpha_0_s1"], "--rdrop-alpha") == "0"
+    assert flag(cmds["alpha_10_s1"], "--rdrop-alpha") == "10"
+    assert flag(cmds["k_5_s1"], "--task") == "translation_rdrop" and flag(cmds["k_5_s1"], "--rdrop-k-step") == "5"
+    assert flag(cmds["passes_3_s1"], "--rdrop-passes") == "3"
+    assert flag(cmds["realformer_rdrop_s3"], "--arch") == "transformer_realformer_iwslt_de_en"
+    assert flag(cmds["realformer_rdrop_s3"], "--rdrop-alpha") == "5"
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["rdrop"], {}, "converged.sh: RUN: expected headline, ablations, all or CONFIG_sSEED"),
+    (["k_1_s1"], {}, "got 'k_1_s1'"),
+    (["dropout_s1"], {}, "got 'dropout_s1'"),
+    (["rdrop_s0"], {}, "got 'rdrop_s0'"),
+    ([], {"LANES": "0"}, "converged.sh: LANES: expected a whole number >= 1, got '0'"),
+    ([], {"TEST_PROTOCOL": "FRACTION=1"}, "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER"),
+])
+def test_bad_input_is_named(args, env, message):
+    proc = driver(*args, check=False, DRY_RUN="1", **env)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+TINY = dict(
+    TEST_PROTOCOL="TRAIN_PAIRS=300 VOCAB=400 VALID_EVERY=5 PATIENCE=5 MIN_UPDATES=10 MAX_UPDATES=20",
+    TEST_FLAGS="--encoder-embed-dim 32 --decoder-embed-dim 32 --encoder-ffn-embed-dim 64 "
+               "--decoder-ffn-embed-dim 64 --max-tokens 512 --log-interval 5 --max-valid-steps 1 "
+               "--max-tokens-valid 256",
+    TEST_SCORE_FLAGS="--max-len-b 3 --beam 1",
+)
+
+
+def test_a_tiny_real_run_resumes_skips_and_reports(tmp_path):
+    if not (MULTI30K / "train.de").exists():
+        raise AssertionError(f"Multi30k not found at {MULTI30K} (set MULTI30K_DIR)")
+    env = dict(TINY, WORK=str(tmp_path / "work"), RESULTS=str(tmp_path / "results"), RAW=str(MULTI30K))
+    proc = driver("baseline_s1", "rdrop_s1", **env)
+    for name in ("baseline_s1", "rdrop_s1"):
+        out = tmp_path / "results/runs" / name
+        assert sorted(p.name for p in out.iterdir()) == [
+            "commands.sh", "curves.csv", "run.json", "test_bleu.json", "test_hyp.txt", "train.log"]
+        rj = json.loads((out / "run.json").read_text())
+        assert rj["name"] == name and rj["seed"] == 1 and rj["protocol"]["train_pairs"] == 300
+        assert rj["assess"]["updates"] == 20 and rj["verdict"] in ("cap 20", "converged 20", "converged 15")
+        assert len((out / "test_hyp.txt").read_text().splitlines()) == 1000
+        segments = [line for line in (out / "commands.sh").read_text().splitlines()
+                    if line.startswith("OMP_NUM_THREADS=")]
+        assert len(segments) >= 2 and "--max-update 10 " in segments[0]  # trained in segments
+        # the log keeps every segment: one valid record per VALID_EVERY updates
+        valid = [r for r in (out / "curves.csv").read_text().splitlines() if ",valid," in r]
+        assert len(valid) == 4
+    assert json.loads((tmp_path / "results/runs/rdrop_s1/run.json").read_text())["alpha"] == 5
+    summary = json.loads((tmp_path / "results/summary.json").read_text())
+    assert [r["name"] for r in summary["runs"]] == ["baseline_s1", "rdrop_s1"]
+    assert (tmp_path / "results/figure2.png").read_bytes()[:4] == b"\x89PNG"
+    assert "baseline_s1" in proc.stdout
+    # a second call skips what is committed and trains nothing
+    again = driver("baseline_s1", **env)
+    assert "baseline_s1: results committed, skipped" in again.stdout
+
+
+# ---- the report on hand-made runs ----
+def write_run(results, name, bleus, test, experiment="baseline", alpha=5, k=1, extra=""):
+    out = results / "runs" / name
+    out.mkdir(parents=True)
+    lines = ["2026-01-01 10:00:00 | INFO | fairseq_cli.train | task: TranslationTask"]
+    for i, b in enumerate(bleus):
+        lines.append('2026-01-01 10:00:01 | INFO | valid | {"epoch": 1, "valid_loss": "%s", '
+                     '"valid_bleu": "%s", "valid_num_updates": "%d"}' % (10 - b / 10, b, 100 * (i + 1)))
+    (out / "train.log").write_text("\n".join(lines) + "\n")
+    converged_report.main(["record", str(out / "run.json"), "--name", name, "--experiment", experiment,
+                           "--alpha", str(alpha), "--k", str(k), "--extra", extra, "--verdict", "x",
+                           "--started", "t", "--threads", "2", "--git-commit", "abc", "--fraction", "0.7",
+                           "--patience", "200", "--min-updates", "0", "--max-updates", "0",
+                           "--protocol", "train_pairs=2000 vocab=2000"])
+    (out / "test_bleu.json").write_text(json.dumps(
+        {"sacrebleu": test, "tokenized_bleu": test - 1, "sacrebleu_signature": "sig"}))
+
+
+def test_report_arithmetic(tmp_path):
+    res = tmp_path / "res"
+    write_run(res, "baseline_s1", [10, 20, 25, 24, 24, 23, 23, 23, 23, 23], 25.0)
+    write_run(res, "baseline_s2", [12, 21, 26, 25, 25, 24, 24, 24, 24, 24], 26.0)
+    write_run(res, "rdrop_s1", [5, 15, 22, 26, 28, 29, 28, 28, 28, 28, 28, 28, 28], 28.0, "rdrop")
+    write_run(res, "rdrop_s2", [6, 16, 24, 27, 29, 30, 29, 29, 29, 29, 29, 29, 29], 30.0, "rdrop")
+    write_run(res, "alpha_1_s1", [5, 15, 24, 26, 26, 25, 25, 25, 25, 25], 26.5, "rdrop", alpha=1)
+    write_run(res, "alpha_10_s1", [5, 10, 20, 22, 22, 21, 21, 21, 21, 21], 22.0, "rdrop", alpha=10)
+    write_run(res, "k_2_s1", [5, 15, 24, 26, 27, 26, 26, 26, 26, 26], 27.0, "kstep", k=2)
+    write_run(res, "k_10_s1", [5, 15, 24, 26, 26, 25, 25, 25, 25, 25], 26.0, "kstep", k=10)
+    write_run(res, "passes_3_s1", [5, 15, 24, 26, 29, 28, 28, 28, 28, 28], 28.5, "rdrop",
+              extra="--rdrop-passes 3")
+    (res / "speed.json").write_text(json.dumps({"s_per_update": {"baseline": 1.0, "rdrop": 2.0}}))
+    (res / "runs/unfinished_s1").mkdir()  # no test_bleu.json: left out
+    converged_report.main(["--results", str(res)])
+    runs = {r["name"]: r for r in json.loads((res / "summary.json").read_text())["runs"]}
+    assert len(runs) == 9
+    b1, r1 = runs["baseline_s1"], runs["rdrop_s1"]
+    assert (b1["best_update"], b1["best_valid_bleu"], b1["updates"]) == (300, 25.0, 1000)
+    assert b1["converged"] and b1["stop_update"] == 500  # 300 <= 0.7 * 500 and 200 after
+    assert r1["best_update"] == 600 and r1["converged"] and r1["stop_update"] == 900
+    assert r1["alpha"] == 5 and r1["passes"] == 2 and runs["passes_3_s1"]["passes"] == 3
+    assert runs["baseline_s1"]["alpha"] is None and runs["baseline_s1"]["passes"] == 1
+    # time to the same seed's baseline best (25 for s1, 26 for s2)
+    assert r1["baseline_best_valid_bleu"] == 25 and r1["updates_to_baseline_bleu"] == 400
+    assert r1["hours_to_baseline_bleu"] == pytest.approx(400 * 2.0 / 3600)
+    assert runs["rdrop_s2"]["updates_to_baseline_bleu"] == 400
+    assert runs["k_2_s1"]["s_per_update"] == pytest.approx(1.5)   # (1 x 1.0 + 2.0) / 2
+    assert runs["k_10_s1"]["s_per_update"] == pytest.approx(1.1)
+    assert runs["alpha_1_s1"]["s_per_update"] == 2.0 and runs["passes_3_s1"]["s_per_update"] is None
+    assert runs["rdrop_s1"]["train_hours"] == pytest.approx(1300 * 2.0 / 3600)
+    head = (res / "headline.md").read_text()
+    assert "| Transformer | 2 | 25.50 ± 0.71 (n=2)" in head and "| + R-Drop | 2 | 29.00 ± 1.41 (n=2)" in head
+    assert "R-Drop − baseline, test sacreBLEU: **+3.50 ± 0.71** over 2 seed(s) (s1: +3.00, s2: +4.00)" in head
+    claims = (res / "claims.md").read_text()
+    assert "1. **R-Drop ends ahead of the baseline**: held" in claims
+    assert "2. **The baseline is ahead early**: held" in claims and "from update 400 on" in claims
+    # alpha 1: 26.5, 5: 29.0 (mean of two seeds), 10: 22.0 -> peak in the middle
+    assert "3. **BLEU peaks at a middle alpha**: held" in claims and "best at alpha = 5" in claims
+    # k 1: 29.0, 2: 27.0, 10: 26.0 -> smaller is better
+    assert "4. **smaller k is better**: held" in claims
+    abl = (res / "ablations.md").read_text()
+    assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
+    for png in ("figure2.png", "ablation_alpha.png", "ablation_k.png"):
+        assert (res / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_says_what_is_not_measured(tmp_path):
+    res = tmp_path / "res"
+    write_run(res, "baseline_s1", [10, 20, 25, 24], 25.0)
+    write_run(res, "rdrop_s1", [5, 15, 26, 24], 24.0, "rdrop")
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    assert "1. **R-Drop ends ahead of the baseline**: did not hold" in claims
+    assert "3. BLEU peaks at a middle alpha: not measured yet (1 value(s) of alpha finished)" in claims
+    runs = json.loads((res / "summary.json").read_text())["runs"]
+    assert not runs[0]["converged"] and runs[0]["s_per_update"] is None  # 300 > 0.7 * 400; no speed.json
+
+
+def test_report_without_runs_folder_names_the_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        converged_report.main(["--results", str(tmp_path)])
+    assert "--results: no runs/ folder" in capsys.readouterr().err
