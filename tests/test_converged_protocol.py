@@ -3,6 +3,7 @@ the driver lists, its errors, one tiny real run through the whole pipeline, and
 the report's arithmetic on hand-made runs."""
 
 import json
+import os
 import shlex
 import sys
 
@@ -197,3 +198,25 @@ def test_report_without_runs_folder_names_the_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         converged_report.main(["--results", str(tmp_path)])
     assert "--results: no runs/ folder" in capsys.readouterr().err
+
+
+# ---- the protocol benchmark's pieces ----
+import benchmark_protocol  # noqa: E402
+
+
+def test_benchmark_reads_fairseqs_rates_and_replaces_flags():
+    log = "\n".join('2026-01-01 10:00:00 | INFO | train_inner | {"num_updates": "%d", "ups": "%s"}' % (10 * i, u)
+                    for i, u in enumerate(["0.1", "0.5", "0.25"], 1))
+    assert benchmark_protocol.seconds_per_update(log) == pytest.approx(3.0)  # first interval left out
+    with pytest.raises(RuntimeError):
+        benchmark_protocol.seconds_per_update(log.splitlines()[0])
+    cmd = ["fairseq-train", "D", "--max-update", "1000", "--log-interval", "20", "--no-save"]
+    out = benchmark_protocol.with_flag(benchmark_protocol.with_flag(cmd, "--max-update", 50), "--no-save")
+    assert out == ["fairseq-train", "D", "--log-interval", "20", "--max-update", "50", "--no-save"]
+
+
+def test_benchmark_commands_are_the_drivers(tmp_path):
+    cmd = benchmark_protocol.protocol_command("passes_3", dict(os.environ, WORK=str(tmp_path)))
+    assert cmd[0] == "fairseq-train" and flag(cmd, "--rdrop-passes") == "3"
+    with pytest.raises(SystemExit, match="--configs: 'dropout'"):
+        benchmark_protocol.protocol_command("dropout", dict(os.environ))

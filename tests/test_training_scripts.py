@@ -57,6 +57,13 @@ def test_each_experiment_and_its_own_script(exp):
         assert flag(cmd, "--task") == "translation"
 
 
+def test_multi30k_preset_trains_updates_or_minutes():
+    by_updates = dry_run("train.sh", "rdrop", "D", "S", PRESET="multi30k-cpu", UPDATES="1200")
+    assert flag(by_updates, "--max-update") == "1200" and "--stop-time-hours" not in by_updates
+    by_time = dry_run("train.sh", "rdrop", "D", "S", PRESET="multi30k-cpu", MINUTES="30")
+    assert flag(by_time, "--stop-time-hours") == "0.5" and flag(by_time, "--max-update") == "100000"
+
+
 def test_extra_flags_override_the_preset_and_tensorboard():
     cmd = dry_run("train.sh", "baseline", "D", "S", "--lr", "1e-4", TENSORBOARD_DIR="tb")
     assert flag(cmd, "--lr") == "1e-4" and flag(cmd, "--tensorboard-logdir") == "tb"
@@ -75,6 +82,10 @@ def test_extra_flags_override_the_preset_and_tensorboard():
     ("sweep.sh", ["alpha", "D", "S", "R"], {"RUNS": "k_2"}, "RUNS: 'k_2' is not one of: alpha_1 alpha_3"),
     ("ablations-multi30k-cpu.sh", ["D", "S", str(MULTI30K)], {"UPDATES": "3e2"},
      "UPDATES: expected a whole number >= 1, got '3e2'"),
+    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "UPDATES": "0"},
+     "train.sh: UPDATES: expected a whole number of updates >= 1, got '0'"),
+    ("quickstart-multi30k.sh", [], {"UPDATES": "15min"},
+     "quickstart: UPDATES: expected a whole number of updates >= 1, got '15min'"),
 ])
 def test_bad_values_are_named(script, args, env, message):
     proc = run(["bash", EX / script, *args], check=False, env_extra={"DRY_RUN": "1", **env})

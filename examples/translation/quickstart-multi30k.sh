@@ -4,16 +4,18 @@
 #
 #   quickstart-multi30k.sh [WORK_DIR]
 #
-# Environment knobs: MINUTES (training wall-clock budget, default 15),
-# ALPHA (default 5), RAW (Multi30k folder, default ../shared/data/multi30k).
+# Environment knobs: UPDATES (training updates, default 400: a fixed number of
+# updates, so that every machine reaches the same model, only sooner or
+# later), ALPHA (default 5), RAW (Multi30k folder, default
+# ../shared/data/multi30k).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=${1:-$ROOT/work/quickstart}
 RAW=${RAW:-$ROOT/../shared/data/multi30k}
-MINUTES=${MINUTES:-15}
-[[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] ||
-  { echo "quickstart: MINUTES: expected a number of minutes > 0, got '$MINUTES'" >&2; exit 2; }
+UPDATES=${UPDATES:-400}
+[[ $UPDATES =~ ^[1-9][0-9]*$ ]] ||
+  { echo "quickstart: UPDATES: expected a whole number of updates >= 1, got '$UPDATES'" >&2; exit 2; }
 ALPHA=${ALPHA:-5}
 PY=${PYTHON:-python}
 
@@ -21,8 +23,7 @@ bash "$HERE/prepare-multi30k.sh" "$RAW" "$WORK/data" 8000
 DATA=$WORK/data/data-bin
 rm -rf "$WORK/checkpoints"
 
-STOP_HOURS=$("$PY" -c "print($MINUTES / 60)")
-echo "quickstart: training a 3+3-layer, 256-dim transformer with R-Drop (alpha=$ALPHA) for $MINUTES min"
+echo "quickstart: training a 3+3-layer, 256-dim transformer with R-Drop (alpha=$ALPHA) for $UPDATES updates"
 fairseq-train "$DATA" --user-dir "$ROOT/rdrop_fairseq" --cpu \
   --arch transformer_iwslt_de_en --share-all-embeddings \
   --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256 \
@@ -30,7 +31,7 @@ fairseq-train "$DATA" --user-dir "$ROOT/rdrop_fairseq" --cpu \
   --criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA" --label-smoothing 0.1 \
   --optimizer adam --adam-betas '(0.9, 0.98)' --lr 1e-3 --lr-scheduler inverse_sqrt \
   --warmup-updates 150 --weight-decay 1e-4 --clip-norm 0.0 --dropout 0.3 \
-  --max-tokens 4096 --stop-time-hours "$STOP_HOURS" --max-update 100000 \
+  --max-tokens 4096 --max-update "$UPDATES" \
   --save-dir "$WORK/checkpoints" --no-epoch-checkpoints --validate-interval 1000 \
   --log-format json --log-interval 20 --num-workers 0 --seed 1 \
   2>&1 | tee "$WORK/train.log" | grep --line-buffered -E '\| (train_inner|train|valid) \|' || true
