@@ -144,11 +144,11 @@ def first_reaching(curve, target):
 
 
 def summarize(runs, speed):
-    p = runs[0]["protocol"] if runs else {}
     baselines = {r["seed"]: r for r in runs if r["config"] == "baseline"}
     out = []
     for r in runs:
         curve = convergence.valid_curve(r["rows"])
+        p = r["protocol"]
         a = convergence.assess(r["rows"], p.get("fraction", convergence.FRACTION),
                                p.get("patience", convergence.PATIENCE), p.get("min_updates", 0))
         spu = s_per_update(r, speed)
