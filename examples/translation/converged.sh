@@ -107,17 +107,16 @@ THREADS=$(( $(nproc) / LANES )); [ "$THREADS" -ge 1 ] || THREADS=1
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 DATA=$WORK/data-${TRAIN_PAIRS}p-${VOCAB}v/data-bin
 
-train_cmd() {  # run updates -> the fairseq-train command (train.sh DRY_RUN)
+train() {  # run updates: train.sh with the protocol (DRY_RUN=1 train ...: its command)
   local run=$1 updates=$2 exp alpha k extra
   read -r exp alpha k extra <<< "$(config "$run")"
-  local seed=${run##*_s}
   # shellcheck disable=SC2086
-  DRY_RUN=1 PRESET=multi30k-cpu UPDATES=$updates VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
-    bash "$HERE/train.sh" "$exp" "$DATA" "$WORK/$run" "$seed" "${PROTOCOL[@]}" $extra
+  PRESET=multi30k-cpu UPDATES=$updates VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
+    bash "$HERE/train.sh" "$exp" "$DATA" "$WORK/$run" "${run##*_s}" "${PROTOCOL[@]}" $extra
 }
 
 if [ -n "${DRY_RUN:-}" ] && [ -z "$PREPARE_ONLY" ]; then
-  for r in "${RUNS_LIST[@]}"; do echo "== $r"; train_cmd "$r" "$MIN_UPDATES"; done
+  for r in "${RUNS_LIST[@]}"; do echo "== $r"; DRY_RUN=1 train "$r" "$MIN_UPDATES"; done
   exit 0
 fi
 
@@ -132,12 +131,10 @@ one_run() {  # errors are checked one by one: set -e does not reach into a backg
   mkdir -p "$save" || return 1
   [ -f "$save/started" ] || date -u +%FT%TZ > "$save/started"
   while verdict=$(rule "$save/train.log") || return 1; [[ $verdict == train* ]]; do
-    cmd=$(train_cmd "$run" "${verdict#train }") || return 1
+    cmd=$(DRY_RUN=1 train "$run" "${verdict#train }") || return 1
     echo "OMP_NUM_THREADS=$THREADS $cmd" >> "$save/commands.sh"
     echo "converged: $run: training to ${verdict#train } updates"
-    # shellcheck disable=SC2086
-    PRESET=multi30k-cpu UPDATES=${verdict#train } VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
-      bash "$HERE/train.sh" "$exp" "$DATA" "$save" "${run##*_s}" "${PROTOCOL[@]}" $extra > /dev/null || return 1
+    train "$run" "${verdict#train }" > /dev/null || return 1
   done
   echo "converged: $run: $verdict; scoring checkpoint_best.pt on test2016"
   bash "$HERE/score.sh" "$DATA" "$save/checkpoint_best.pt" "${DATA%/data-bin}/raw/test.en" "$save/test" --cpu \
