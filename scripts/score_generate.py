@@ -5,10 +5,14 @@
         [--compound-split] [--json bleu.json] [--hyp-out hyp.txt]
 
 - tokenized BLEU: the hypotheses (H-) against fairseq's own references (T-), as
-  tokenized by the data preparation, with no further tokenisation (what
-  multi-bleu.perl and the R-Drop paper report). ``--compound-split`` first splits
-  hyphenated compounds (a-b -> a ##AT##-##AT## b), as fairseq's
-  compound_split_bleu.sh does for WMT14 En-De.
+  tokenized by the data preparation, with no further tokenisation and no
+  smoothing: the number fairseq-generate's BLEU4 line and fairseq-score give
+  (tests/test_scoring_vs_fairseq.py), and what the R-Drop paper reports.
+  ``--compound-split`` makes the headline ``tokenized_bleu`` the one after
+  splitting hyphenated compounds (a-b -> a ##AT##-##AT## b), as fairseq's
+  compound_split_bleu.sh does for WMT14 En-De (and the official R-Drop
+  inference script for IWSLT14 too); both variants are always in the JSON
+  (``tokenized_bleu_plain``, ``tokenized_bleu_compound_split``).
 - sacreBLEU: detokenized hypotheses (``--detok moses`` for Moses-tokenized
   data; ``none`` when generate already printed raw text, e.g. with
   ``--remove-bpe sentencepiece``) against the raw reference file ``--ref``, with
@@ -45,6 +49,14 @@ def compound_split(s: str) -> str:
     return COMPOUND.sub(r"\1 ##AT##-##AT## \2", s)
 
 
+def tokenized_bleu(hyps, refs) -> float:
+    """Corpus BLEU-4 on whitespace tokens, one reference, no smoothing (a zero
+    n-gram precision gives 0, as in fairseq's scorer and multi-bleu.perl)."""
+    import sacrebleu
+
+    return sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", smooth_method="none").score
+
+
 def score(generate: Path, ref: Path, lang: str, detok: str, split_compounds: bool):
     import sacrebleu
 
@@ -52,10 +64,8 @@ def score(generate: Path, ref: Path, lang: str, detok: str, split_compounds: boo
     raw_refs = ref.read_text(encoding="utf-8").splitlines()
     if len(hyps) != len(raw_refs):
         raise SystemExit(f"score_generate: {len(hyps)} hypotheses for {len(raw_refs)} references in {ref}")
-    th, tr = hyps, tok_refs
-    if split_compounds:
-        th, tr = [compound_split(h) for h in th], [compound_split(r) for r in tr]
-    tokenized = sacrebleu.corpus_bleu(th, [tr], tokenize="none")
+    plain = tokenized_bleu(hyps, tok_refs)
+    split = tokenized_bleu([compound_split(h) for h in hyps], [compound_split(r) for r in tok_refs])
     if detok == "moses":
         from sacremoses import MosesDetokenizer
 
@@ -66,8 +76,10 @@ def score(generate: Path, ref: Path, lang: str, detok: str, split_compounds: boo
     sb = sacrebleu.metrics.BLEU()
     detok_score = sb.corpus_score(detok_hyps, [raw_refs])
     return {
-        "tokenized_bleu": round(tokenized.score, 2),
+        "tokenized_bleu": round(split if split_compounds else plain, 2),
         "compound_split": split_compounds,
+        "tokenized_bleu_plain": round(plain, 2),
+        "tokenized_bleu_compound_split": round(split, 2),
         "sacrebleu": round(detok_score.score, 2),
         "sacrebleu_signature": str(sb.get_signature()),
         "sentences": len(hyps),

@@ -2,6 +2,7 @@
 commands they build, their errors, and one real tiny run through all three."""
 
 import json
+import re
 import shlex
 import sys
 
@@ -26,18 +27,76 @@ def flag(cmd, name):
 
 
 def test_iwslt14_preset_is_the_papers_recipe():
-    cmd = dry_run("train.sh", "rdrop", "DATA", "SAVE", "7", "--fp16")
-    assert cmd[:2] == ["fairseq-train", "DATA"] and cmd[-1] == "--fp16"
+    """Flag by flag, the official run_train.sh (dropreg/R-Drop,
+    fairseq_src/examples/translation_rdrop/script/run_train.sh)."""
+    cmd = dry_run("train.sh", "rdrop", "DATA", "SAVE", "7", "--max-epoch", "3", FP16="1")
+    assert cmd[:2] == ["fairseq-train", "DATA"] and cmd[-2:] == ["--max-epoch", "3"]
     expected = {"--arch": "transformer_iwslt_de_en", "--criterion": "label_smoothed_cross_entropy_rdrop",
                 "--rdrop-alpha": "5", "--optimizer": "adam", "--adam-betas": "(0.9, 0.98)",
                 "--lr": "5e-4", "--lr-scheduler": "inverse_sqrt", "--warmup-updates": "4000",
-                "--dropout": "0.3", "--label-smoothing": "0.1", "--weight-decay": "1e-4",
-                "--max-tokens": "4096", "--max-update": "300000", "--seed": "7",
-                "--save-dir": "SAVE", "--log-format": "json"}
+                "--warmup-init-lr": "1e-07", "--dropout": "0.3", "--label-smoothing": "0.1",
+                "--weight-decay": "1e-4", "--max-tokens": "4096", "--max-update": "300000", "--seed": "7",
+                "--source-lang": "de", "--target-lang": "en", "--eval-bleu-detok": "moses",
+                "--best-checkpoint-metric": "bleu", "--save-dir": "SAVE", "--log-format": "json"}
     for name, value in expected.items():
         assert flag(cmd, name) == value, name
-    assert "--share-all-embeddings" in cmd and "--eval-bleu" in cmd and "--eval-tokenized-bleu" in cmd
-    assert json.loads(flag(cmd, "--eval-bleu-args"))["beam"] == 5
+    for switch in ("--share-all-embeddings", "--eval-bleu", "--eval-bleu-remove-bpe", "--fp16",
+                   "--maximize-best-checkpoint-metric"):
+        assert switch in cmd, switch
+    # not in the official command: fairseq's defaults hold
+    for absent in ("--eval-tokenized-bleu", "--required-batch-size-multiple", "--update-freq", "--clip-norm"):
+        assert absent not in cmd, absent
+    assert json.loads(flag(cmd, "--eval-bleu-args")) == {"beam": 5, "max_len_a": 1.2, "max_len_b": 10}
+    assert "--fp16" not in dry_run("train.sh", "rdrop", "DATA", "SAVE", FP16="0")
+
+
+@pytest.mark.parametrize("exp", EXPERIMENTS)
+def test_wmt14_preset_is_the_authors_big_setting(exp):
+    """Flag by flag, the setting the R-Drop authors gave for WMT14 En-De
+    (github.com/dropreg/R-Drop/issues/19)."""
+    cmd = dry_run("train.sh", exp, "DATA", "SAVE", PRESET="wmt14", FP16="1", ALPHA="5", K="2")
+    expected = {"--arch": "transformer_realformer_wmt_en_de_big" if exp.startswith("realformer")
+                else "transformer_vaswani_wmt_en_de_big",
+                "--optimizer": "adam", "--adam-betas": "(0.9, 0.98)", "--lr": "1e-3",
+                "--lr-scheduler": "inverse_sqrt", "--warmup-updates": "6000", "--warmup-init-lr": "1e-07",
+                "--dropout": "0.1", "--attention-dropout": "0.1", "--activation-dropout": "0.1",
+                "--weight-decay": "0.0", "--label-smoothing": "0.1", "--max-tokens": "4096",
+                "--update-freq": "16", "--max-update": "300000", "--source-lang": "en", "--target-lang": "de"}
+    for name, value in expected.items():
+        assert flag(cmd, name) == value, name
+    assert "--share-all-embeddings" in cmd and "--fp16" in cmd and "--eval-bleu" not in cmd
+    if exp in ("rdrop", "kstep", "realformer_rdrop"):
+        assert flag(cmd, "--criterion") == "label_smoothed_cross_entropy_rdrop" and flag(cmd, "--rdrop-alpha") == "5"
+    else:
+        assert flag(cmd, "--criterion") == "label_smoothed_cross_entropy"
+
+
+def test_wmt14_big_models_build_with_the_presets_flags(tmp_path):
+    """The two big architectures are the same Transformer-big under the preset's
+    flags: same parameter count (RealFormer adds no parameters), and the dropouts
+    in effect are the authors' 0.1 (the ReLU one included: the official
+    command's --relu-dropout is today's --activation-dropout)."""
+    import torch  # noqa: F401  (fairseq needs it)
+    from fairseq import options, tasks
+
+    dict_path = tmp_path / "dict.en.txt"
+    dict_path.write_text("".join(f"w{i} 1\n" for i in range(100)))
+    (tmp_path / "dict.de.txt").write_text(dict_path.read_text())
+    counts = {}
+    for arch in ("transformer_vaswani_wmt_en_de_big", "transformer_realformer_wmt_en_de_big"):
+        cmd = dry_run("train.sh", "realformer" if "realformer" in arch else "baseline", str(tmp_path), "S",
+                      PRESET="wmt14", FP16="0")
+        parser = options.get_training_parser()
+        args = options.parse_args_and_arch(parser, cmd[1:])
+        task = tasks.setup_task(args)
+        model = task.build_model(args)
+        counts[arch] = sum(p.numel() for p in model.parameters())
+        assert (args.encoder_embed_dim, args.encoder_ffn_embed_dim, args.encoder_attention_heads,
+                args.encoder_layers, args.decoder_layers) == (1024, 4096, 16, 6, 6)
+        for layer in (model.encoder.layers[0], model.decoder.layers[0]):  # the dropouts in effect
+            assert (layer.dropout_module.p, layer.activation_dropout_module.p) == (0.1, 0.1)
+            assert layer.self_attn.dropout_module.p == 0.1
+    assert len(set(counts.values())) == 1
 
 
 @pytest.mark.parametrize("exp", EXPERIMENTS)
@@ -72,7 +131,9 @@ def test_extra_flags_override_the_preset_and_tensorboard():
 @pytest.mark.parametrize("script, args, env, message", [
     ("train.sh", ["transformer", "D", "S"], {},
      "EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got 'transformer'"),
-    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14 or multi30k-cpu, got 'wmt'"),
+    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
+    ("train.sh", ["rdrop", "D", "S"], {"FP16": "yes"}, "FP16: expected 1, 0 or auto, got 'yes'"),
+    ("score.sh", ["D", "C", "R", "O"], {"PRESET": "wmt"}, "PRESET: expected multi30k, iwslt14 or wmt14, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "MINUTES": "0"},
      "MINUTES: expected a number of minutes > 0, got '0'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "VALID_EVERY": "ten"},
@@ -139,6 +200,9 @@ def test_tiny_real_run_trains_scores_and_tabulates(data_bin, tmp_path):
          save / "test", "--cpu", "--beam", "1", "--max-len-a", "0", "--max-len-b", "8"])
     bleu = json.loads((save / "test" / "bleu.json").read_text())
     assert bleu["sentences"] == 1000 and 0 <= bleu["sacrebleu"] < 100
+    # the tokenized BLEU is fairseq-generate's own (--scoring bleu), here live
+    fairseq_bleu4 = re.search(r"BLEU4 = ([0-9.]+),", (save / "test/generate.txt").read_text()).group(1)
+    assert bleu["tokenized_bleu"] == float(fairseq_bleu4)
     proc = run([sys.executable, REPO / "scripts/runs_table.py",
                 f"tiny={save}", "--json", tmp_path / "runs.json"])
     (row,) = json.loads((tmp_path / "runs.json").read_text())

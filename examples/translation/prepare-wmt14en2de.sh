@@ -47,4 +47,5 @@ done
 "$PY" "$HERE/wmt14_text.py" test "$ORIG" "$OUT/tok"
 bash "$HERE/bpe-and-binarize.sh" "$OUT" en de "$BPE_MERGES"
 echo "prepare-wmt14en2de: wrote $OUT/data-bin: train / valid / test =" \
-  "$(wc -l < "$OUT/tok/train.en") / $(wc -l < "$OUT/tok/valid.en") / $(wc -l < "$OUT/tok/test.en") pairs"
+  "$(wc -l < "$OUT/tok/train.en") / $(wc -l < "$OUT/tok/valid.en") / $(wc -l < "$OUT/tok/test.en") pairs;" \
+  "sacreBLEU reference: $OUT/tok/test.raw.de"

@@ -5,17 +5,33 @@
 #
 # EXPERIMENT  baseline | rdrop | kstep | realformer | realformer_rdrop
 #             (rdrop/kstep/realformer_rdrop read ALPHA, default 5; kstep reads K, default 2)
-# PRESET      iwslt14 (default): the paper's IWSLT14 De-En recipe (official code):
+# PRESET      iwslt14 (default): the paper's IWSLT14 De-En recipe, as the official
+#               code's run_train.sh (github.com/dropreg/R-Drop,
+#               fairseq_src/examples/translation_rdrop/script/run_train.sh):
 #               transformer_iwslt_de_en, shared embeddings, Adam (0.9, 0.98),
-#               lr 5e-4, inverse_sqrt with 4,000 warm-up updates, dropout 0.3,
-#               label smoothing 0.1, weight decay 1e-4, max-tokens 4096,
-#               max-update 300k, --eval-bleu with beam 5 (tokenized BLEU, as the
-#               paper reports), checkpoints every epoch.
+#               lr 5e-4, inverse_sqrt with 4,000 warm-up updates from 1e-7,
+#               dropout 0.3, label smoothing 0.1, weight decay 1e-4,
+#               max-tokens 4096, max-update 300k, --eval-bleu (beam 5, Moses
+#               detokenized) picks checkpoint_best, checkpoints every epoch.
+#             wmt14: the paper's WMT14 En-De Transformer-big setting, as the
+#               official authors gave it (github.com/dropreg/R-Drop/issues/19):
+#               transformer_vaswani_wmt_en_de_big (RealFormer:
+#               transformer_realformer_wmt_en_de_big), shared embeddings, Adam
+#               (0.9, 0.98), lr 1e-3, inverse_sqrt with 6,000 warm-up updates
+#               from 1e-7, dropout, attention and ReLU dropout 0.1 (their
+#               --relu-dropout is today's --activation-dropout), weight decay
+#               0, label smoothing 0.1, max-tokens 4096 x update-freq 16 per GPU,
+#               max-update 300k; no --eval-bleu (checkpoint_best by valid loss).
+#               Data: prepare-wmt14en2de.sh (the issue also points at fairseq's
+#               issue 202: Google's preprocessed WMT16 En-De, 32k joined BPE).
+#               Score with score-wmt14.sh (beam 4, lenpen 0.6, compound split).
 #             multi30k-cpu: the reduced protocol run on 2 CPU cores (docs/results):
 #               3+3 layers, 256 dim, 512 FFN; lr 1e-3 with 150 warm-up updates;
 #               UPDATES updates if set, else MINUTES of training wall-clock
 #               (default 20); detokenized valid BLEU every VALID_EVERY updates
 #               (default 100).
+# FP16        iwslt14 and wmt14 train in fp16 (as the official code) when
+#             nvidia-smi sees a GPU; FP16=1 / FP16=0 forces it on / off.
 # Always: --log-format json appended to SAVE_DIR/train.log (fairseq resumes from
 # SAVE_DIR/checkpoint_last.pt, and the log keeps the whole run); TensorBoard too
 # when TENSORBOARD_DIR is set (needs tensorboardX). DRY_RUN=1 prints the command.
@@ -24,7 +40,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -lt 3 ]; then
-  sed -n '2,24p' "$0" >&2; exit 2
+  sed -n '2,45p' "$0" >&2; exit 2
 fi
 EXP=$1; DATA=$2; SAVE=$3; shift 3
 SEED=1
@@ -32,28 +48,44 @@ if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then SEED=$1; shift; fi
 PRESET=${PRESET:-iwslt14}; ALPHA=${ALPHA:-5}; K=${K:-2}
 PY=${PYTHON:-python}
 
-ARCH=transformer_iwslt_de_en; TASK=(--task translation)
+case "$PRESET" in
+  iwslt14|multi30k-cpu) ARCH=transformer_iwslt_de_en; REALFORMER_ARCH=transformer_realformer_iwslt_de_en ;;
+  wmt14) ARCH=transformer_vaswani_wmt_en_de_big; REALFORMER_ARCH=transformer_realformer_wmt_en_de_big ;;
+  *) echo "train.sh: PRESET: expected iwslt14, wmt14 or multi30k-cpu, got '$PRESET'" >&2; exit 2 ;;
+esac
+TASK=(--task translation)
 CRIT=(--criterion label_smoothed_cross_entropy)
 case "$EXP" in
   baseline) ;;
   rdrop) CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA") ;;
   kstep) TASK=(--task translation_rdrop --rdrop-k-step "$K")
          CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA") ;;
-  realformer) ARCH=transformer_realformer_iwslt_de_en ;;
-  realformer_rdrop) ARCH=transformer_realformer_iwslt_de_en
+  realformer) ARCH=$REALFORMER_ARCH ;;
+  realformer_rdrop) ARCH=$REALFORMER_ARCH
          CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA") ;;
   *) echo "train.sh: EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got '$EXP'" >&2; exit 2 ;;
 esac
 
 COMMON=(--share-all-embeddings --label-smoothing 0.1 --optimizer adam --adam-betas '(0.9, 0.98)'
-        --lr-scheduler inverse_sqrt --weight-decay 1e-4 --dropout 0.3 --max-tokens 4096
-        --eval-bleu --eval-bleu-args '{"beam": 5, "max_len_a": 1.2, "max_len_b": 10}'
-        --best-checkpoint-metric bleu --maximize-best-checkpoint-metric
-        --required-batch-size-multiple 1 --log-format json --log-interval 100)
+        --lr-scheduler inverse_sqrt --max-tokens 4096 --log-format json --log-interval 100)
+EVAL_BLEU=(--eval-bleu --eval-bleu-args '{"beam": 5, "max_len_a": 1.2, "max_len_b": 10}'
+           --best-checkpoint-metric bleu --maximize-best-checkpoint-metric)
+FP16=${FP16:-auto}
+case "$FP16" in
+  auto) if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then FP16=1; else FP16=0; fi ;;
+  0|1) ;;
+  *) echo "train.sh: FP16: expected 1, 0 or auto, got '$FP16'" >&2; exit 2 ;;
+esac
+HALF=(); [ "$FP16" = 1 ] && HALF=(--fp16)
 case "$PRESET" in
   iwslt14)
-    SETUP=(--lr 5e-4 --warmup-updates 4000 --max-update 300000
-           --eval-bleu-detok moses --eval-bleu-remove-bpe --eval-tokenized-bleu) ;;
+    SETUP=(--source-lang de --target-lang en --lr 5e-4 --warmup-updates 4000 --warmup-init-lr 1e-07
+           --max-update 300000 --dropout 0.3 --weight-decay 1e-4 "${EVAL_BLEU[@]}"
+           --eval-bleu-detok moses --eval-bleu-remove-bpe "${HALF[@]}") ;;
+  wmt14)
+    SETUP=(--source-lang en --target-lang de --lr 1e-3 --warmup-updates 6000 --warmup-init-lr 1e-07
+           --max-update 300000 --dropout 0.1 --attention-dropout 0.1 --activation-dropout 0.1
+           --weight-decay 0.0 --update-freq 16 "${HALF[@]}") ;;
   multi30k-cpu)
     VALID_EVERY=${VALID_EVERY:-100}
     if [ -n "${UPDATES:-}" ]; then
@@ -68,13 +100,13 @@ case "$PRESET" in
     fi
     [[ $VALID_EVERY =~ ^[1-9][0-9]*$ ]] ||
       { echo "train.sh: VALID_EVERY: expected a whole number of updates >= 1, got '$VALID_EVERY'" >&2; exit 2; }
-    SETUP=(--cpu --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
+    SETUP=(--dropout 0.3 --weight-decay 1e-4 "${EVAL_BLEU[@]}" --required-batch-size-multiple 1
+           --cpu --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
            --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --lr 1e-3 --warmup-updates 150
            "${BUDGET[@]}"
            --eval-bleu-remove-bpe sentencepiece --eval-bleu-detok space
            --validate-interval-updates "$VALID_EVERY" --save-interval-updates "$VALID_EVERY"
            --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 20 --num-workers 0) ;;
-  *) echo "train.sh: PRESET: expected iwslt14 or multi30k-cpu, got '$PRESET'" >&2; exit 2 ;;
 esac
 TB=(); [ -n "${TENSORBOARD_DIR:-}" ] && TB=(--tensorboard-logdir "$TENSORBOARD_DIR")
 

@@ -65,18 +65,21 @@ def prepare_train(orig: Path, out: Path):
 
 
 def prepare_test(orig: Path, out: Path):
-    lines = {}
+    lines, raw = {}, {}
     for l, rel in TEST.items():
         f = orig / rel
         if not f.is_file():
             sys.exit(f"wmt14_text: missing {f}")
         run = pipeline(l, normalize=False)  # the reference tokenises test only
-        lines[l] = [run(m.group(1)) for m in map(SEG.search, f.read_text(encoding="utf-8").splitlines()) if m]
+        raw[l] = [m.group(1) for m in map(SEG.search, f.read_text(encoding="utf-8").splitlines()) if m]
+        lines[l] = [run(t) for t in raw[l]]
     if len(lines["en"]) != len(lines["de"]):
         sys.exit("wmt14_text: newstest2014 sides differ in length")
     out.mkdir(parents=True, exist_ok=True)
     for l, ls in lines.items():
         (out / f"test.{l}").write_text("".join(s + "\n" for s in ls), encoding="utf-8")
+        # the untokenized text: sacreBLEU's reference (score.sh RAW_REF)
+        (out / f"test.raw.{l}").write_text("".join(s + "\n" for s in raw[l]), encoding="utf-8")
     return {"test": len(lines["en"])}
 
 
