@@ -133,7 +133,7 @@ def test_extra_flags_override_the_preset_and_tensorboard():
      "EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got 'transformer'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"FP16": "yes"}, "FP16: expected 1, 0 or auto, got 'yes'"),
-    ("score.sh", ["D", "C", "R", "O"], {"PRESET": "wmt"}, "PRESET: expected multi30k, iwslt14 or wmt14, got 'wmt'"),
+    ("score.sh", ["D", "C", "R", "O"], {"PRESET": "wmt"}, "score.sh: PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "MINUTES": "0"},
      "MINUTES: expected a number of minutes > 0, got '0'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "VALID_EVERY": "ten"},

@@ -4,7 +4,7 @@
 #
 #   score.sh DATA_BIN CHECKPOINT RAW_REF OUT_DIR [extra fairseq-generate flags]
 #
-# PRESET=multi30k (default): sentencepiece, beam 5.
+# PRESET (train.sh's names) multi30k-cpu (default here): sentencepiece, beam 5.
 #        iwslt14: subword-nmt BPE, beam 5 (the official run_inference.sh);
 #                 bleu.json also has the compound-split tokenized BLEU that
 #                 script's compound_split_bleu.sh reports.
@@ -18,11 +18,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -lt 4 ]; then sed -n '2,16p' "$0" >&2; exit 2; fi
 DATA=$1; CKPT=$2; REF=$3; OUT=$4; shift 4
-case "${PRESET:-multi30k}" in
-  multi30k) P_BPE=sentencepiece; P_SPLIT=; TGT=en; SEARCH=(--beam 5) ;;
+case "${PRESET:-multi30k-cpu}" in
+  multi30k-cpu) P_BPE=sentencepiece; P_SPLIT=; TGT=en; SEARCH=(--beam 5) ;;
   iwslt14) P_BPE=subword_nmt; P_SPLIT=; TGT=en; SEARCH=(--beam 5) ;;
   wmt14) P_BPE=subword_nmt; P_SPLIT=1; TGT=de; SEARCH=(--beam 4 --lenpen 0.6) ;;
-  *) echo "score.sh: PRESET: expected multi30k, iwslt14 or wmt14, got '$PRESET'" >&2; exit 2 ;;
+  *) echo "score.sh: PRESET: expected iwslt14, wmt14 or multi30k-cpu, got '$PRESET'" >&2; exit 2 ;;
 esac
 BPE=${BPE:-$P_BPE}
 case "$BPE" in
