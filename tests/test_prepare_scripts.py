@@ -93,3 +93,4 @@ def test_wmt14_text_on_small_corpora(tmp_path):
     assert "well @-@ known" in train_en[0]  # aggressive hyphen splitting
     assert train_en[0].startswith("A ")  # cased
     assert (out / "test.en").read_text() == "Hello , world @-@ wide test .\n"
+    assert (out / "test.raw.de").read_text() == "Hallo, weltweiter Test.\n"  # sacreBLEU's reference
