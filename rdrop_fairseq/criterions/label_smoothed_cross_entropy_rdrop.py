@@ -9,6 +9,10 @@ of target tokens of ONE copy, as in the paper's official code. With alpha = 0
 the loss is exactly ``--rdrop-passes`` times fairseq's
 ``label_smoothed_cross_entropy`` on the same batch.
 
+``--cutoff-rate`` with ``--cutoff-copies second|all`` cuts token embeddings of
+the chosen copies (SimCut; R-Drop + Cutoff): see
+``rdrop_fairseq/modules/token_cutoff.py`` for exactly what is implemented.
+
 In evaluation (``model.eval()``: validation, ``--eval-bleu``) it runs one pass and
 computes exactly fairseq's label-smoothed loss. A task can also ask for the
 single-pass loss during training (the k-step task does) by passing
@@ -36,9 +40,20 @@ from fairseq.modules import FairseqDropout
 from torch import nn
 
 from rdrop_fairseq.flags import FlagError, check_flag
-from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss
+from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss, fused_simcut_loss
 from rdrop_fairseq.modules.multi_sample_dropout import MultiSampleDropout
-from rdrop_fairseq.modules.rdrop_loss import multi_pass_symmetric_kl, repeat_batch
+from rdrop_fairseq.modules.rdrop_loss import (
+    clean_to_cut_kl,
+    multi_pass_symmetric_kl,
+    repeat_batch,
+)
+from rdrop_fairseq.modules.token_cutoff import (
+    CUTOFF_COPIES,
+    CUTOFF_MODES,
+    apply_keep_mask,
+    cut_copy_rows,
+    cutoff_keep_mask,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +82,31 @@ class LabelSmoothedCrossEntropyRDropConfig(LabelSmoothedCrossEntropyCriterionCon
             "pass (faster, less memory; used when the decoder's output "
             "distribution is a plain log-softmax of its logits, else plain); "
             "plain: autograd through log-softmax, NLL and KL. Same values."
+        },
+    )
+    cutoff_rate: float = field(
+        default=0.0,
+        metadata={
+            "help": "probability in [0, 1) that a token's embedding is cut (zeroed) "
+            "in the copies chosen by --cutoff-copies, on the source and the decoder "
+            "input; --cutoff-mode span: the length of one cut span as a fraction of "
+            "the sentence. SimCut's published setting: 0.05 with --rdrop-alpha 3"
+        },
+    )
+    cutoff_copies: ChoiceEnum(list(CUTOFF_COPIES)) = field(
+        default="none",
+        metadata={
+            "help": "which copies of [x; x; ...] are cut: none (R-Drop); second "
+            "(SimCut: copy 1 clean, the others cut; loss = NLL of the clean copy "
+            "+ alpha * KL(clean || cut)); all (R-Drop + Cutoff: every copy cut, "
+            "R-Drop's loss)"
+        },
+    )
+    cutoff_mode: ChoiceEnum(list(CUTOFF_MODES)) = field(
+        default="token",
+        metadata={
+            "help": "token: each position cut independently; span: one contiguous "
+            "span per sentence and side"
         },
     )
 
@@ -148,6 +188,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         rdrop_alpha=5.0,
         rdrop_passes=2,
         rdrop_loss_impl="fused",
+        cutoff_rate=0.0,
+        cutoff_copies="none",
+        cutoff_mode="token",
     ):
         check_flag(
             rdrop_alpha >= 0 and math.isfinite(rdrop_alpha),
@@ -169,6 +212,24 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             str(rdrop_loss_impl) in ("fused", "plain"),
             "--rdrop-loss-impl", "fused or plain", rdrop_loss_impl,
         )
+        check_flag(
+            isinstance(cutoff_rate, (int, float)) and 0.0 <= cutoff_rate < 1.0,
+            "--cutoff-rate", "a float in [0, 1)", cutoff_rate,
+        )
+        check_flag(
+            str(cutoff_copies) in CUTOFF_COPIES,
+            "--cutoff-copies", " or ".join(CUTOFF_COPIES), cutoff_copies,
+        )
+        check_flag(
+            str(cutoff_mode) in CUTOFF_MODES,
+            "--cutoff-mode", " or ".join(CUTOFF_MODES), cutoff_mode,
+        )
+        check_flag(
+            cutoff_rate == 0 or str(cutoff_copies) != "none",
+            "--cutoff-copies",
+            "second (SimCut) or all (R-Drop + Cutoff) when --cutoff-rate > 0",
+            cutoff_copies,
+        )
         check_seq2seq_task(task)
         super().__init__(
             task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy
@@ -179,6 +240,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self._checked_dropout = False
         self._step_rdrop = None  # set by rdrop_for_this_step
         self._fused_ok = None  # whether the fused loss applies to the model
+        self.cutoff_rate = float(cutoff_rate)
+        self.cutoff_copies = str(cutoff_copies)
+        self.cutoff_mode = str(cutoff_mode)
 
     @contextmanager
     def rdrop_for_this_step(self, rdrop: bool):
@@ -214,8 +278,65 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         return loss, sample_size, logging_output
 
     def _forward_rdrop(self, model, sample):
-        net_output = model(**repeat_batch(sample["net_input"], self.num_passes))
-        return self._loss_from_output(model, sample, net_output)
+        net_input = repeat_batch(sample["net_input"], self.num_passes)
+        if self.cutoff_rate > 0:
+            with self._cutoff(model, net_input) as cut_stats:
+                net_output = model(**net_input)
+        else:
+            net_output, cut_stats = model(**net_input), None
+        loss, sample_size, logging_output = self._loss_from_output(model, sample, net_output)
+        if cut_stats is not None:
+            logging_output["cutoff_cut"] = cut_stats["cut"]
+            logging_output["cutoff_eligible"] = cut_stats["eligible"]
+        return loss, sample_size, logging_output
+
+    @contextmanager
+    def _cutoff(self, model, net_input):
+        """Cut the chosen copies' token embeddings during one forward: a forward
+        hook on the encoder's and the decoder's ``embed_tokens`` multiplies the
+        lookup of exactly this call's ``src_tokens`` / ``prev_output_tokens`` by
+        the keep mask. Yields the counts of cut and cuttable positions."""
+        inner = unwrap(model)
+        embeds = [getattr(getattr(inner, side, None), "embed_tokens", None) for side in ("encoder", "decoder")]
+        if not all(isinstance(e, nn.Module) for e in embeds):
+            raise FlagError(
+                "--cutoff-rate",
+                "0 for a model without token embeddings (encoder.embed_tokens and "
+                f"decoder.embed_tokens; {type(inner).__name__} has none)",
+                self.cutoff_rate,
+            )
+        src, prev = net_input["src_tokens"], net_input["prev_output_tokens"]
+        rows = cut_copy_rows(src.size(0) // self.num_passes, self.num_passes, self.cutoff_copies, src.device)
+        keep, stats = {}, {"cut": 0, "eligible": 0}
+        for name, tokens in (("src", src), ("prev", prev)):
+            eos = (self.task.source_dictionary if name == "src" else self.task.target_dictionary).eos()
+            protected = tokens.eq(self.padding_idx) | tokens.eq(eos)
+            keep[name] = cutoff_keep_mask(tokens, rows, self.cutoff_rate, self.cutoff_mode, protected)
+            eligible = rows.view(-1, 1) & ~protected
+            stats["cut"] += utils.item((eligible & ~keep[name]).sum())
+            stats["eligible"] += utils.item(eligible.sum())
+        applied = set()
+
+        def hook(module, inputs, output):
+            tokens = inputs[0]
+            name = "src" if tokens is src else "prev" if tokens is prev else None
+            if name is None:
+                return None
+            applied.add(name)
+            return apply_keep_mask(output, keep[name])
+
+        handles = [e.register_forward_hook(hook) for e in {id(e): e for e in embeds}.values()]
+        try:
+            yield stats
+        finally:
+            for h in handles:
+                h.remove()
+        if applied != {"src", "prev"}:
+            raise RuntimeError(
+                "cutoff: the model did not look up "
+                + " and ".join(n for k, n in (("src", "src_tokens"), ("prev", "prev_output_tokens")) if k not in applied)
+                + " through encoder/decoder.embed_tokens, so nothing was cut there"
+            )
 
     def _loss_from_output(self, model, sample, net_output):
         """The R-Drop loss of the model's output for ``[x; x; ...]``."""
@@ -227,9 +348,13 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         pad_mask = target.eq(self.padding_idx)
         all_targets = target.repeat(m, 1)
 
+        # SimCut: the NLL of the clean copy only and KL(clean || cut); else
+        # R-Drop's: the NLL of every copy and the pair-averaged symmetric KL.
+        simcut = self.cutoff_copies == "second"
+        nll_copies = 1 if simcut else m
         if self.loss_impl == "fused" and self._fused_applies(model):
             logits = net_output[0][:, p:, :] if p > 0 else net_output[0]
-            loss, nll_loss, kl_loss = fused_rdrop_loss(
+            loss, nll_loss, kl_loss = (fused_simcut_loss if simcut else fused_rdrop_loss)(
                 logits, target, pad_mask, self.eps, self.alpha, m
             )
             scores = logits  # argmax of logits = argmax of log-probs
@@ -237,15 +362,16 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             lprobs = model.get_normalized_probs(net_output, log_probs=True)
             if p > 0:
                 lprobs = lprobs[:, p:, :]
-            # m x the label-smoothed NLL of one copy, as fairseq computes it.
+            # the label-smoothed NLL of each counted copy, as fairseq computes it
+            nll_lprobs = lprobs[: target.size(0)] if simcut else lprobs
             loss, nll_loss = label_smoothed_nll_loss(
-                lprobs.reshape(-1, lprobs.size(-1)),
-                all_targets.reshape(-1),
+                nll_lprobs.reshape(-1, lprobs.size(-1)),
+                (target if simcut else all_targets).reshape(-1),
                 self.eps,
                 ignore_index=self.padding_idx,
                 reduce=True,
             )
-            kl_loss = multi_pass_symmetric_kl(lprobs, m, pad_mask)
+            kl_loss = (clean_to_cut_kl if simcut else multi_pass_symmetric_kl)(lprobs, m, pad_mask)
             loss = loss + self.alpha * kl_loss
             scores = lprobs
 
@@ -253,7 +379,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         sample_size = sample["target"].size(0) if self.sentence_avg else ntokens
         logging_output = {
             "loss": loss.data,
-            "nll_loss": nll_loss.data / m,  # per copy, comparable to baseline
+            "nll_loss": nll_loss.data / nll_copies,  # per copy, comparable to baseline
             "kl_loss": kl_loss.data,
             "ntokens": ntokens,
             "nsentences": sample["target"].size(0),
@@ -311,6 +437,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
                 rdrop_ntokens,
                 round=4,
             )
+        eligible = total("cutoff_eligible")
+        if eligible > 0:
+            metrics.log_scalar("cutoff_frac", total("cutoff_cut") / eligible, eligible, round=4)
         nbatches = total("nbatches")
         if nbatches > 0:
             metrics.log_scalar(

@@ -83,9 +83,49 @@ def _chunk_loss_and_grad(z, target, pad_rows, eps, alpha, num_passes, out):
     return ls, nll, kl
 
 
+def _chunk_simcut_loss_and_grad(z, target, pad_rows, eps, alpha, num_passes, out):
+    """SimCut's loss on one chunk (copy 0 clean, copies 1..m-1 cut): the
+    label-smoothed NLL of copy 0 plus alpha / (m - 1) * sum_i KL(p_0 || p_i).
+
+    d/dz_0 = (p_0 - q) + c p_0 (sum_i (l_0 - l_i) - sum_i KL_i),
+    d/dz_i = c (p_i - p_0),   c = alpha / (m - 1).
+    Arguments and return as _chunk_loss_and_grad (nll: copy 0's; kl: the
+    average over cut copies).
+    """
+    m, n, V = z.shape
+    eps_i = eps / (V - 1)
+    c = alpha / (m - 1)
+    lp = torch.log_softmax(z, dim=-1)
+    p = lp.exp()
+    diff = lp[:1] - lp[1:]  # (m-1, n, V): l_0 - l_i
+    kl_rows = torch.bmm(p[:1].expand(m - 1, n, V).reshape((m - 1) * n, 1, V),
+                        diff.reshape((m - 1) * n, V, 1)).view(m - 1, n)
+    gold = lp[0].gather(-1, target.view(n, 1)).view(n)
+    smooth = lp[0].sum(-1)
+    if pad_rows is not None:
+        gold = gold.index_fill(0, pad_rows, 0.0)
+        smooth = smooth.index_fill(0, pad_rows, 0.0)
+        kl_rows = kl_rows.index_fill(1, pad_rows, 0.0)
+    nll = -gold.sum()
+    ls = (1.0 - eps - eps_i) * nll - eps_i * smooth.sum()
+    kl = kl_rows.sum() / (m - 1)
+
+    torch.sub(diff.sum(0), kl_rows.sum(0).unsqueeze(-1), out=out[0])
+    out[0].mul_(p[0]).mul_(c).add_(p[0]).sub_(eps_i)
+    out[0].scatter_add_(-1, target.view(n, 1), out.new_full((n, 1), -(1.0 - eps - eps_i)))
+    torch.sub(p[1:], p[:1], out=out[1:])
+    out[1:].mul_(c)
+    if pad_rows is not None:
+        out.index_fill_(1, pad_rows, 0.0)
+    return ls, nll, kl
+
+
+CHUNK_FUNCTIONS = {"rdrop": _chunk_loss_and_grad, "simcut": _chunk_simcut_loss_and_grad}
+
+
 class _FusedRDropLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z_all, tgt, pad, eps, alpha, num_passes, chunk_tokens):
+    def forward(ctx, z_all, tgt, pad, eps, alpha, num_passes, chunk_tokens, kind="rdrop"):
         # z_all: (m, N, V) logits, copies on dim 0; tgt, pad: (N,) for one copy.
         N, V = tgt.numel(), z_all.shape[-1]
         acc_dtype = accumulation_dtype(z_all)
@@ -102,7 +142,7 @@ class _FusedRDropLoss(torch.autograd.Function):
             rows = pad_positions[(pad_positions >= s) & (pad_positions < e)] - s
             out = grad[:, s:e] if acc_dtype == z_all.dtype else torch.empty(
                 (num_passes, e - s, V), dtype=acc_dtype, device=z_all.device)
-            ls, nll, kl = _chunk_loss_and_grad(
+            ls, nll, kl = CHUNK_FUNCTIONS[kind](
                 z_all[:, s:e].to(acc_dtype), tgt[s:e], rows if rows.numel() else None,
                 eps, alpha, num_passes, out,
             )
@@ -120,7 +160,7 @@ class _FusedRDropLoss(torch.autograd.Function):
         (grad,) = ctx.saved_tensors
         # A new tensor, not an in-place scale: the saved gradient stays valid for
         # a second backward (retain_graph, gradcheck).
-        return grad * grad_loss.to(grad.dtype), None, None, None, None, None, None
+        return grad * grad_loss.to(grad.dtype), None, None, None, None, None, None, None
 
 
 def fused_rdrop_loss(
@@ -152,3 +192,27 @@ def fused_rdrop_loss(
     tgt = target.reshape(-1)
     pad = pad_mask.reshape(-1)
     return _FusedRDropLoss.apply(z, tgt, pad, float(epsilon), float(alpha), m, chunk_tokens)
+
+
+def fused_simcut_loss(
+    logits: Tensor,
+    target: Tensor,
+    pad_mask: Tensor,
+    epsilon: float,
+    alpha: float,
+    num_passes: int,
+    chunk_tokens: Optional[int] = None,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """SimCut's loss from the logits of ``[x_clean; x_cut; ...]`` (copy 0 clean):
+    the label-smoothed NLL of copy 0 + alpha * KL(P_0 || P_i) averaged over the
+    cut copies i, summed over non-pad positions. Shapes and returns as
+    :func:`fused_rdrop_loss` (``nll_sum``: copy 0's)."""
+    if num_passes < 2 or logits.shape[0] != num_passes * target.shape[0]:
+        raise ValueError(
+            f"logits batch {logits.shape[0]} is not num_passes ({num_passes}) x "
+            f"target batch {target.shape[0]}"
+        )
+    m = num_passes
+    z = logits.reshape(m, -1, logits.shape[-1])
+    return _FusedRDropLoss.apply(z, target.reshape(-1), pad_mask.reshape(-1), float(epsilon),
+                                 float(alpha), m, chunk_tokens, "simcut")

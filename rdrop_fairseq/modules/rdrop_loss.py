@@ -43,6 +43,37 @@ def symmetric_kl(
     return per_token.sum() if reduce else per_token
 
 
+def kl_divergence(
+    lprobs_p: Tensor,
+    lprobs_q: Tensor,
+    pad_mask: Optional[Tensor] = None,
+    reduce: bool = True,
+) -> Tensor:
+    """KL(P‖Q) = Σ_v p_v (log p_v − log q_v) per token, summed when ``reduce``."""
+    dtype = accumulation_dtype(lprobs_p)
+    lp = lprobs_p.to(dtype)
+    per_token = (lp.exp() * (lp - lprobs_q.to(dtype))).sum(dim=-1)
+    if pad_mask is not None:
+        per_token = per_token.masked_fill(pad_mask, 0.0)
+    return per_token.sum() if reduce else per_token
+
+
+def clean_to_cut_kl(
+    lprobs: Tensor,
+    num_passes: int,
+    pad_mask: Optional[Tensor] = None,
+    reduce: bool = True,
+) -> Tensor:
+    """SimCut's consistency term: KL(P_clean ‖ P_cut) with copy 0 of ``lprobs``
+    (stacked as for :func:`multi_pass_symmetric_kl`) clean and the others cut,
+    averaged over the cut copies."""
+    if num_passes < 2 or lprobs.size(0) % num_passes != 0:
+        raise ValueError(f"need num_passes >= 2 dividing dim 0 ({lprobs.size(0)}), got {num_passes}")
+    copies = lprobs.chunk(num_passes, dim=0)
+    total = sum(kl_divergence(copies[0], c, pad_mask, reduce=reduce) for c in copies[1:])
+    return total / (num_passes - 1)
+
+
 def multi_pass_symmetric_kl(
     lprobs: Tensor,
     num_passes: int,
