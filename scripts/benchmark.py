@@ -17,6 +17,8 @@ Training configurations (N = --max-tokens):
   realformer@N         transformer_realformer_iwslt_de_en (all three streams),
                        fairseq's criterion
   realformer_rdrop@N   RealFormer + R-Drop
+  simcut@N             SimCut (alpha 3, token cutoff 0.05 on the second copy)
+  rdrop_cutoff@N       R-Drop + Cutoff (alpha 5, token cutoff 0.05 on both copies)
 
 Generation configurations (beam 5 on Multi30k test2016, untrained weights shared
 by both models, every hypothesis forced to --gen-len tokens so both do the same
@@ -50,6 +52,9 @@ COMMON = [
 LS = ["--criterion", "label_smoothed_cross_entropy"]
 RDROP = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
 RDROP_PLAIN = RDROP + ["--rdrop-loss-impl", "plain"]
+SIMCUT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "3",
+          "--cutoff-rate", "0.05", "--cutoff-copies", "second"]
+RDROP_CUTOFF = RDROP + ["--cutoff-rate", "0.05", "--cutoff-copies", "all"]
 GENERATE = {"gen_transformer": "transformer_iwslt_de_en", "gen_realformer": "transformer_realformer_iwslt_de_en"}
 
 
@@ -65,6 +70,8 @@ def config_flags(name: str, max_tokens: int):
         "rdrop_plain": ("transformer_iwslt_de_en", RDROP_PLAIN),
         "realformer": ("transformer_realformer_iwslt_de_en", LS),
         "realformer_rdrop": ("transformer_realformer_iwslt_de_en", RDROP),
+        "simcut": ("transformer_iwslt_de_en", SIMCUT),
+        "rdrop_cutoff": ("transformer_iwslt_de_en", RDROP_CUTOFF),
     }
     if factor is None or kind not in table:
         raise SystemExit(
