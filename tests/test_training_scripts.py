@@ -116,6 +116,15 @@ def test_each_experiment_and_its_own_script(exp):
         assert flag(cmd, "--task") == "translation"
 
 
+def test_simcut_and_rdrop_cutoff_experiments():
+    simcut = dry_run("train.sh", "simcut", "D", "S")
+    assert (flag(simcut, "--rdrop-alpha"), flag(simcut, "--cutoff-rate"), flag(simcut, "--cutoff-copies")) == \
+        ("3", "0.05", "second")  # SimCut's published setting
+    both = dry_run("train.sh", "rdrop_cutoff", "D", "S", CUTOFF="0.1")
+    assert (flag(both, "--rdrop-alpha"), flag(both, "--cutoff-rate"), flag(both, "--cutoff-copies")) == \
+        ("5", "0.1", "all")
+
+
 def test_multi30k_preset_trains_updates_or_minutes():
     by_updates = dry_run("train.sh", "rdrop", "D", "S", PRESET="multi30k-cpu", UPDATES="1200")
     assert flag(by_updates, "--max-update") == "1200" and "--stop-time-hours" not in by_updates
@@ -130,7 +139,8 @@ def test_extra_flags_override_the_preset_and_tensorboard():
 
 @pytest.mark.parametrize("script, args, env, message", [
     ("train.sh", ["transformer", "D", "S"], {},
-     "EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got 'transformer'"),
+     "EXPERIMENT: expected baseline, rdrop, kstep, realformer, realformer_rdrop, simcut or rdrop_cutoff, "
+     "got 'transformer'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"FP16": "yes"}, "FP16: expected 1, 0 or auto, got 'yes'"),
     ("score.sh", ["D", "C", "R", "O"], {"PRESET": "wmt"}, "score.sh: PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),

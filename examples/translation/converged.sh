@@ -9,7 +9,9 @@
 # RUN is CONFIG_sSEED with CONFIG one of
 #   baseline | rdrop (R-Drop, alpha 5) | alpha_A (R-Drop, alpha A) |
 #   k_K (k-step R-Drop, alpha 5) | passes_M (R-Drop over M copies, alpha 5) |
-#   realformer | realformer_rdrop (alpha 5)
+#   realformer | realformer_rdrop (alpha 5) | simcut (SimCut: alpha 3, token
+#   cutoff 0.05 on the second copy) | rdrop_cutoff (R-Drop + Cutoff: alpha 5,
+#   cutoff 0.05 on both copies)
 # GROUP: headline = baseline and rdrop, seeds 1 2 3; ablations = seed 1 of
 # alpha 0 1 3 7 10, k 2 5 10, passes_3, realformer, realformer_rdrop (alpha 5
 # and k 1 are rdrop_s1); all = both.
@@ -32,7 +34,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PY=${PYTHON:-python}
-case "${1:-}" in -h|--help) sed -n '2,30p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,32p' "$0"; exit 0 ;; esac
 
 # ---- the protocol: change it only together with docs/results/converged ----
 TRAIN_PAIRS=2000        # the first N pairs of Multi30k's training set
@@ -80,6 +82,8 @@ config() {  # RUN -> "experiment alpha k extra-flags..." or an error
     rdrop) echo "rdrop $ALPHA 1" ;;
     realformer) echo "realformer $ALPHA 1" ;;
     realformer_rdrop) echo "realformer_rdrop $ALPHA 1" ;;
+    simcut) echo "simcut 3 1" ;;
+    rdrop_cutoff) echo "rdrop_cutoff $ALPHA 1" ;;
     *) if [[ $c =~ ^alpha_$NUM$ ]]; then echo "rdrop ${c#alpha_} 1"
        elif [[ $c =~ ^k_([2-9]|[1-9][0-9]+)$ ]]; then echo "kstep $ALPHA ${c#k_}"
        elif [[ $c =~ ^passes_([2-9]|[1-9][0-9]+)$ ]]; then echo "rdrop $ALPHA 1 --rdrop-passes ${c#passes_}"
@@ -96,7 +100,7 @@ for a in "${@:-headline}"; do
     all) RUNS_LIST+=($HEADLINE $ABLATIONS) ;;
     *) config "$a" > /dev/null || { echo "converged.sh: RUN: expected headline, ablations, all or" \
          "CONFIG_sSEED with CONFIG baseline, rdrop, alpha_A, k_K (K >= 2), passes_M (M >= 2)," \
-         "realformer or realformer_rdrop; got '$a'" >&2; exit 2; }
+         "realformer, realformer_rdrop, simcut or rdrop_cutoff; got '$a'" >&2; exit 2; }
        RUNS_LIST+=("$a") ;;
   esac
 done

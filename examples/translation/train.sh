@@ -3,8 +3,11 @@
 #
 #   train.sh EXPERIMENT DATA_BIN SAVE_DIR [SEED] [extra fairseq-train flags...]
 #
-# EXPERIMENT  baseline | rdrop | kstep | realformer | realformer_rdrop
-#             (rdrop/kstep/realformer_rdrop read ALPHA, default 5; kstep reads K, default 2)
+# EXPERIMENT  baseline | rdrop | kstep | realformer | realformer_rdrop | simcut | rdrop_cutoff
+#             (rdrop/kstep/realformer_rdrop/rdrop_cutoff read ALPHA, default 5; kstep
+#             reads K, default 2; simcut = SimCut's published setting: ALPHA default 3,
+#             token cutoff CUTOFF (default 0.05) on the second copy; rdrop_cutoff =
+#             R-Drop + Cutoff: CUTOFF on both copies)
 # PRESET      iwslt14 (default): the paper's IWSLT14 De-En recipe, as the official
 #               code's run_train.sh (github.com/dropreg/R-Drop,
 #               fairseq_src/examples/translation_rdrop/script/run_train.sh):
@@ -40,12 +43,13 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -lt 3 ]; then
-  sed -n '2,45p' "$0" >&2; exit 2
+  sed -n '2,48p' "$0" >&2; exit 2
 fi
 EXP=$1; DATA=$2; SAVE=$3; shift 3
 SEED=1
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then SEED=$1; shift; fi
-PRESET=${PRESET:-iwslt14}; ALPHA=${ALPHA:-5}; K=${K:-2}
+PRESET=${PRESET:-iwslt14}; K=${K:-2}; CUTOFF=${CUTOFF:-0.05}
+if [ "$EXP" = simcut ]; then ALPHA=${ALPHA:-3}; else ALPHA=${ALPHA:-5}; fi
 PY=${PYTHON:-python}
 
 case "$PRESET" in
@@ -63,7 +67,12 @@ case "$EXP" in
   realformer) ARCH=$REALFORMER_ARCH ;;
   realformer_rdrop) ARCH=$REALFORMER_ARCH
          CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA") ;;
-  *) echo "train.sh: EXPERIMENT: expected baseline, rdrop, kstep, realformer or realformer_rdrop, got '$EXP'" >&2; exit 2 ;;
+  simcut) CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA"
+                --cutoff-rate "$CUTOFF" --cutoff-copies second) ;;
+  rdrop_cutoff) CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA"
+                      --cutoff-rate "$CUTOFF" --cutoff-copies all) ;;
+  *) echo "train.sh: EXPERIMENT: expected baseline, rdrop, kstep, realformer, realformer_rdrop, simcut" \
+       "or rdrop_cutoff, got '$EXP'" >&2; exit 2 ;;
 esac
 
 COMMON=(--share-all-embeddings --label-smoothing 0.1 --optimizer adam --adam-betas '(0.9, 0.98)'
