@@ -36,7 +36,8 @@ import convergence  # noqa: E402
 from parse_logs import parse_log  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RDROP_EXPERIMENTS = ("rdrop", "kstep", "realformer_rdrop")
+RDROP_EXPERIMENTS = ("rdrop", "kstep", "realformer_rdrop", "simcut", "rdrop_cutoff")
+EXPERIMENTS = ("baseline",) + RDROP_EXPERIMENTS[:2] + ("realformer",) + RDROP_EXPERIMENTS[2:]
 
 
 # ---------------------------------------------------------------- record
@@ -45,7 +46,7 @@ def record(argv):
     p.add_argument("out", help="run.json to write; train.log must be beside it")
     p.add_argument("--name", required=True)
     p.add_argument("--experiment", required=True,
-                   choices=["baseline", "rdrop", "kstep", "realformer", "realformer_rdrop"])
+                   choices=list(EXPERIMENTS))
     p.add_argument("--alpha", type=float, required=True)
     p.add_argument("--k", type=int, required=True)
     p.add_argument("--extra", default="", help="extra fairseq-train flags of this configuration")
@@ -287,13 +288,20 @@ def ablations(entries):
                        f"| {pm([e['updates'] for e in es], '.0f')} "
                        f"| {'/'.join('yes' if e['converged'] else 'no' for e in es)} |")
         out.append("")
-    rf = [e for e in entries if e["config"] in ("baseline", "realformer", "rdrop", "realformer_rdrop")]
-    if any(e["config"].startswith("realformer") for e in rf):
-        out += ["## RealFormer with and without R-Drop", "", "| system | runs | test sacreBLEU "
+    for title, systems in (
+            ("RealFormer with and without R-Drop",
+             (("baseline", "Transformer"), ("realformer", "RealFormer"),
+              ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop"))),
+            ("Cutoff and SimCut",
+             (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"),
+              ("rdrop_cutoff", "R-Drop + Cutoff (alpha 5, cutoff 0.05)"),
+              ("simcut", "SimCut (alpha 3, cutoff 0.05)")))):
+        rows = [(label, [e for e in entries if e["config"] == c]) for c, label in systems]
+        if not any(es for (_, es), (c, _) in zip(rows, systems) if c not in ("baseline", "rdrop")):
+            continue  # none of the section's own runs has finished
+        out += [f"## {title}", "", "| system | runs | test sacreBLEU "
                 "| test tokenized BLEU | best valid BLEU | updates |", "|---|---|---:|---:|---:|---:|"]
-        for c, label in (("baseline", "Transformer"), ("realformer", "RealFormer"),
-                         ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop")):
-            es = [e for e in rf if e["config"] == c]
+        for label, es in rows:
             if es:
                 out.append(f"| {label} | {', '.join(e['name'] for e in es)} | {pm([e['test_sacrebleu'] for e in es])} "
                            f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "

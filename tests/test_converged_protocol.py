@@ -147,11 +147,12 @@ def test_report_arithmetic(tmp_path):
     write_run(res, "k_10_s1", [5, 15, 24, 26, 26, 25, 25, 25, 25, 25], 26.0, "kstep", k=10)
     write_run(res, "passes_3_s1", [5, 15, 24, 26, 29, 28, 28, 28, 28, 28], 28.5, "rdrop",
               extra="--rdrop-passes 3")
+    write_run(res, "simcut_s1", [5, 15, 24, 27, 29, 28, 28, 28, 28, 28], 29.5, "simcut", alpha=3)
     (res / "speed.json").write_text(json.dumps({"s_per_update": {"baseline": 1.0, "rdrop": 2.0}}))
     (res / "runs/unfinished_s1").mkdir()  # no test_bleu.json: left out
     converged_report.main(["--results", str(res)])
     runs = {r["name"]: r for r in json.loads((res / "summary.json").read_text())["runs"]}
-    assert len(runs) == 9
+    assert len(runs) == 10
     b1, r1 = runs["baseline_s1"], runs["rdrop_s1"]
     assert (b1["best_update"], b1["best_valid_bleu"], b1["updates"]) == (300, 25.0, 1000)
     assert b1["converged"] and b1["stop_update"] == 500  # 300 <= 0.7 * 500 and 200 after
@@ -178,6 +179,9 @@ def test_report_arithmetic(tmp_path):
     assert "4. **smaller k is better**: held" in claims
     abl = (res / "ablations.md").read_text()
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
+    assert "## Cutoff and SimCut" in abl and "| SimCut (alpha 3, cutoff 0.05) | simcut_s1 | 29.50" in abl
+    assert "## RealFormer" not in abl  # no RealFormer run: no section
+    assert runs["simcut_s1"]["alpha"] == 3 and runs["simcut_s1"]["experiment"] == "simcut"
     for png in ("figure2.png", "ablation_alpha.png", "ablation_k.png"):
         assert (res / png).read_bytes()[:4] == b"\x89PNG"
 
