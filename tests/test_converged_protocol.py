@@ -54,6 +54,7 @@ def test_each_configuration_gets_its_flags_and_the_protocols():
         assert flag(cmd, "--validate-interval-updates") == "100" and flag(cmd, "--validate-interval") == "1000"
         assert flag(cmd, "--max-update") == "1000" and "--stop-time-hours" not in cmd
         assert flag(cmd, "--dropout") == "0.3" and flag(cmd, "--label-smoothing") == "0.1"
+        assert flag(cmd, "--lr") == "2e-3" and flag(cmd, "--warmup-updates") == "500"  # pilot H's schedule
         assert flag(cmd, "--save-dir").endswith("/" + name)
         assert "data-2000p-2000v" in cmd[1]
     crit = {n: flag(c, "--criterion") for n, c in cmds.items()}
