@@ -181,17 +181,7 @@ def fused_rdrop_loss(
     positions (differentiable w.r.t. ``logits``); ``nll_sum`` (all copies) and
     ``kl_sum`` are detached, for logging.
     """
-    if num_passes < 2 or logits.shape[0] != num_passes * target.shape[0]:
-        raise ValueError(
-            f"logits batch {logits.shape[0]} is not num_passes ({num_passes}) x "
-            f"target batch {target.shape[0]}"
-        )
-    # Copies are the outer dim: flatten each copy's (B, T) to N positions.
-    m = num_passes
-    z = logits.reshape(m, -1, logits.shape[-1])
-    tgt = target.reshape(-1)
-    pad = pad_mask.reshape(-1)
-    return _FusedRDropLoss.apply(z, tgt, pad, float(epsilon), float(alpha), m, chunk_tokens)
+    return _apply("rdrop", logits, target, pad_mask, epsilon, alpha, num_passes, chunk_tokens)
 
 
 def fused_simcut_loss(
@@ -207,12 +197,16 @@ def fused_simcut_loss(
     the label-smoothed NLL of copy 0 + alpha * KL(P_0 || P_i) averaged over the
     cut copies i, summed over non-pad positions. Shapes and returns as
     :func:`fused_rdrop_loss` (``nll_sum``: copy 0's)."""
+    return _apply("simcut", logits, target, pad_mask, epsilon, alpha, num_passes, chunk_tokens)
+
+
+def _apply(kind, logits, target, pad_mask, epsilon, alpha, num_passes, chunk_tokens):
     if num_passes < 2 or logits.shape[0] != num_passes * target.shape[0]:
         raise ValueError(
             f"logits batch {logits.shape[0]} is not num_passes ({num_passes}) x "
             f"target batch {target.shape[0]}"
         )
-    m = num_passes
-    z = logits.reshape(m, -1, logits.shape[-1])
+    # Copies are the outer dim: flatten each copy's (B, T) to N positions.
+    z = logits.reshape(num_passes, -1, logits.shape[-1])
     return _FusedRDropLoss.apply(z, target.reshape(-1), pad_mask.reshape(-1), float(epsilon),
-                                 float(alpha), m, chunk_tokens, "simcut")
+                                 float(alpha), num_passes, chunk_tokens, kind)
