@@ -17,3 +17,11 @@ done; wait
 bash examples/translation/score.sh ~/runs/data/m30k-2k-v2k/data-bin ~/runs/pilots/G-baseline/checkpoint_best.pt \
   ~/runs/data/m30k-2k-v2k/raw/test.en ~/runs/pilots/G-baseline/test --cpu
 python scripts/convergence.py assess docs/results/converged/pilots/G_baseline/train.log --min-updates 1000
+# H: G's model and data with lr 2e-3 and 500 warm-up updates (the converged driver itself,
+# one core each, side by side; the schedule then became the protocol's, and these two
+# runs its baseline_s1 / rdrop_s1: their results are in ../runs/). rdrop_s1 was moved to
+# OMP_NUM_THREADS=2 at 1,100 updates (resumed from checkpoint_last.pt) once baseline_s1 ended.
+WORK=~/runs/pilots/H RESULTS=docs/results/converged/pilots/H LANES=2 COMMIT=1 REPORT=0 \
+  TEST_FLAGS="--lr 2e-3 --warmup-updates 500" bash examples/translation/converged.sh baseline_s1 rdrop_s1
+mv ~/runs/pilots/H/baseline_s1 ~/runs/pilots/H/rdrop_s1 ~/runs/converged/
+COMMIT=1 bash examples/translation/converged.sh rdrop_s1
