@@ -98,3 +98,85 @@ def test_bad_shapes_are_named():
         fused_linear_loss(h, w, b, tgt, tgt.eq(PAD), 0.1, 5.0, 3)
     with pytest.raises(ValueError, match="kind must be one of"):
         fused_linear_loss(h, w, b, tgt, tgt.eq(PAD), 0.1, 5.0, 2, kind="js")
+
+
+# ---- in the criterion (--rdrop-loss-impl fused_linear) ----------------------
+
+CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--label-smoothing", "0.1", "--dropout", "0.3"]
+
+
+def criterion_run(tmp_path, arch, impl, extra, state=None, rdrop=None):
+    from fairseq_helpers import build, make_sample
+
+    _, task, model, crit = build(tmp_path / impl, arch + CRIT + ["--rdrop-loss-impl", impl] + extra)
+    if state is not None:
+        model.load_state_dict(state)
+    model.train()
+    torch.manual_seed(11)
+    loss, size, log = crit(model, make_sample(task), rdrop=rdrop)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    if impl == "fused_linear":
+        assert crit._linear, "fused_linear fell back to the logits path"
+    return {k: v.clone() for k, v in model.state_dict().items()}, loss, log, grads
+
+
+@pytest.mark.parametrize("arch_name, extra", [
+    ("transformer", []),
+    ("transformer", ["--rdrop-passes", "3", "--ignore-prefix-size", "1"]),
+    ("transformer", ["--rdrop-alpha", "0"]),
+    ("transformer", ["--rdrop-alpha", "3", "--cutoff-rate", "0.1", "--cutoff-copies", "second"]),
+    ("realformer", ["--decoder-output-dropout", "0.2", "--decoder-output-dropout-samples", "2"]),
+])
+@pytest.mark.parametrize("rdrop", [None, False])  # R-Drop passes, and one plain training pass
+def test_criterion_fused_linear_equals_fused(tmp_path, arch_name, extra, rdrop):
+    from fairseq_helpers import TINY_REALFORMER, TINY_TRANSFORMER
+
+    arch = TINY_REALFORMER if arch_name == "realformer" else TINY_TRANSFORMER
+    state, fl, flog, fg = criterion_run(tmp_path, arch, "fused", extra, rdrop=rdrop)
+    _, ll, llog, lg = criterion_run(tmp_path, arch, "fused_linear", extra, state, rdrop=rdrop)
+    torch.testing.assert_close(ll, fl, rtol=1e-5, atol=1e-5)
+    for key in ("nll_loss",) + (("kl_loss",) if rdrop is None else ()):
+        torch.testing.assert_close(llog[key], flog[key], rtol=1e-5, atol=1e-5)
+    assert set(lg) == set(fg)
+    for name in fg:  # the tied embedding / projection weight included; the
+        # attention key bias's gradient is 0 up to rounding (softmax ignores it)
+        assert (lg[name] - fg[name]).norm().item() <= 1e-5 * fg[name].norm().item() + 1e-6, name
+
+
+def test_fused_linear_falls_back_with_report_accuracy(tmp_path, caplog):
+    from fairseq_helpers import TINY_TRANSFORMER
+
+    with caplog.at_level("INFO"):
+        state, fl, _, _ = criterion_run(tmp_path, TINY_TRANSFORMER, "fused", ["--report-accuracy"])
+        from fairseq_helpers import build, make_sample
+
+        _, task, model, crit = build(tmp_path / "x", TINY_TRANSFORMER + CRIT + [
+            "--rdrop-loss-impl", "fused_linear", "--report-accuracy"])
+        model.load_state_dict(state)
+        model.train()
+        torch.manual_seed(11)
+        loss, _, log = crit(model, make_sample(task))
+    assert crit._linear is False and "n_correct" in log
+    torch.testing.assert_close(loss, fl)
+    assert "using the fused loss from the logits" in caplog.text
+
+
+def test_fairseq_train_with_each_loss_impl_gives_the_same_run(data_bin, tmp_path):
+    """k-step R-Drop (R-Drop and plain updates) through fairseq-train: the
+    fused_linear run's losses equal the fused and plain runs' update by update."""
+    import rdrop_fairseq
+    from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
+
+    logs = {}
+    for impl in ("plain", "fused", "fused_linear"):
+        proc = run([BIN / "fairseq-train", data_bin, "--save-dir", tmp_path / impl, "--max-update", "6",
+                    "--user-dir", rdrop_fairseq.USER_DIR, "--criterion", "label_smoothed_cross_entropy_rdrop",
+                    "--task", "translation_rdrop", "--rdrop-k-step", "2", "--rdrop-loss-impl", impl]
+                   + SMALL_MODEL + TRAIN_FLAGS + ["--log-interval", "1"])
+        logs[impl] = {int(r["num_updates"]): r for r in json_logs(proc.stdout + proc.stderr, "train_inner")}
+    assert sorted(logs["fused_linear"]) == list(range(1, 7))
+    for u in range(1, 7):
+        for impl in ("plain", "fused"):
+            assert float(logs["fused_linear"][u]["loss"]) == pytest.approx(float(logs[impl][u]["loss"]), abs=2e-3)
+    assert {logs["fused_linear"][u]["rdrop_frac"] for u in range(1, 7)} == {"1", "0"}

@@ -40,6 +40,7 @@ from fairseq.modules import FairseqDropout
 from torch import nn
 
 from rdrop_fairseq.flags import FlagError, check_flag
+from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
 from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss, fused_simcut_loss
 from rdrop_fairseq.modules.multi_sample_dropout import MultiSampleDropout
 from rdrop_fairseq.modules.rdrop_loss import (
@@ -75,13 +76,17 @@ class LabelSmoothedCrossEntropyRDropConfig(LabelSmoothedCrossEntropyCriterionCon
             "the KL term is averaged over all pairs of passes"
         },
     )
-    rdrop_loss_impl: ChoiceEnum(["fused", "plain"]) = field(
+    rdrop_loss_impl: ChoiceEnum(["fused", "plain", "fused_linear"]) = field(
         default="fused",
         metadata={
             "help": "fused: loss and its gradient from the logits in one chunked "
             "pass (faster, less memory; used when the decoder's output "
             "distribution is a plain log-softmax of its logits, else plain); "
-            "plain: autograd through log-softmax, NLL and KL. Same values."
+            "plain: autograd through log-softmax, NLL and KL; fused_linear: from "
+            "the decoder's hidden states and output projection, chunk by chunk, "
+            "never holding the logits (R-Drop passes and, in training, single "
+            "passes; falls back to fused where the output layer is not a plain "
+            "projection, and with --report-accuracy). Same values."
         },
     )
     cutoff_rate: float = field(
@@ -165,6 +170,28 @@ def output_is_log_softmax_of_logits(model: nn.Module) -> bool:
     )
 
 
+def linear_output_of(model: nn.Module):
+    """(features -> projection input, the projection) when the decoder's logits
+    are exactly ``projection(pre(features))`` with a plain log-softmax on top:
+    fairseq's transformer decoder, and RealFormer's (whose multi-sample dropout
+    acts on the features). None otherwise (adaptive softmax, other decoders)."""
+    from fairseq.models.transformer import TransformerDecoderBase
+
+    from rdrop_fairseq.models.transformer_realformer import RealformerDecoder
+
+    dec = getattr(unwrap(model), "decoder", None)
+    if not output_is_log_softmax_of_logits(model) or not isinstance(
+        getattr(dec, "output_projection", None), nn.Linear
+    ):
+        return None
+    layer = type(dec).output_layer
+    if layer is TransformerDecoderBase.output_layer:
+        return (lambda features: features), dec.output_projection
+    if isinstance(dec, RealformerDecoder) and layer is RealformerDecoder.output_layer:
+        return dec.output_dropout, dec.output_projection
+    return None
+
+
 def has_active_dropout(model: nn.Module) -> bool:
     return any(
         isinstance(m, (nn.modules.dropout._DropoutNd, FairseqDropout, MultiSampleDropout))
@@ -209,8 +236,8 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             "--ignore-prefix-size", "an integer >= 0", ignore_prefix_size,
         )
         check_flag(
-            str(rdrop_loss_impl) in ("fused", "plain"),
-            "--rdrop-loss-impl", "fused or plain", rdrop_loss_impl,
+            str(rdrop_loss_impl) in ("fused", "plain", "fused_linear"),
+            "--rdrop-loss-impl", "fused, plain or fused_linear", rdrop_loss_impl,
         )
         check_flag(
             isinstance(cutoff_rate, (int, float)) and 0.0 <= cutoff_rate < 1.0,
@@ -240,6 +267,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self._checked_dropout = False
         self._step_rdrop = None  # set by rdrop_for_this_step
         self._fused_ok = None  # whether the fused loss applies to the model
+        self._linear = None  # fused_linear: (features -> projection input, projection) or False
         self.cutoff_rate = float(cutoff_rate)
         self.cutoff_copies = str(cutoff_copies)
         self.cutoff_mode = str(cutoff_mode)
@@ -272,19 +300,55 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         return self._forward_rdrop(model, sample)
 
     def _forward_single_pass(self, model, sample, reduce):
-        loss, sample_size, logging_output = super().forward(model, sample, reduce)
+        linear = self._linear_output(model) if model.training and reduce else None
+        if linear is None:
+            loss, sample_size, logging_output = super().forward(model, sample, reduce)
+        else:  # fairseq's label-smoothed CE, from the hidden states
+            net_output = model(**sample["net_input"], features_only=True)
+            target, pad_mask, features = self._targets_and_features(model, sample, net_output, linear)
+            loss, nll_loss, _ = fused_linear_loss(
+                features, linear[1].weight, linear[1].bias, target, pad_mask, self.eps)
+            sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
+            logging_output = {"loss": loss.data, "nll_loss": nll_loss.data, "ntokens": sample["ntokens"],
+                              "nsentences": sample["target"].size(0), "sample_size": sample_size}
         if model.training:
             logging_output["nbatches"] = 1
         return loss, sample_size, logging_output
 
+    def _targets_and_features(self, model, sample, net_output, linear):
+        target = model.get_targets(sample, net_output)
+        features = linear[0](net_output[0])
+        p = self.ignore_prefix_size
+        if p > 0:
+            target, features = target[:, p:], features[:, p:]
+        return target, target.eq(self.padding_idx), features
+
+    def _linear_output(self, model):
+        """For --rdrop-loss-impl fused_linear: (the decoder's step from its
+        features to the projection's input, the projection), or None where the
+        output layer is not that (then the fused loss from the logits is used)."""
+        if self.loss_impl != "fused_linear":
+            return None
+        if self._linear is None:
+            self._linear = linear_output_of(model) if not self.report_accuracy else False
+            if not self._linear:
+                self._linear = False
+                logger.info(
+                    "label_smoothed_cross_entropy_rdrop: --rdrop-loss-impl fused_linear needs a "
+                    "decoder whose output layer is one linear projection, a plain log-softmax and "
+                    "no --report-accuracy; using the fused loss from the logits (same values)")
+        return self._linear or None
+
     def _forward_rdrop(self, model, sample):
         net_input = repeat_batch(sample["net_input"], self.num_passes)
+        linear = self._linear_output(model)
+        extra = {"features_only": True} if linear else {}
         if self.cutoff_rate > 0:
             with self._cutoff(model, net_input) as cut_stats:
-                net_output = model(**net_input)
+                net_output = model(**net_input, **extra)
         else:
-            net_output, cut_stats = model(**net_input), None
-        loss, sample_size, logging_output = self._loss_from_output(model, sample, net_output)
+            net_output, cut_stats = model(**net_input, **extra), None
+        loss, sample_size, logging_output = self._loss_from_output(model, sample, net_output, linear)
         if cut_stats is not None:
             logging_output["cutoff_cut"] = cut_stats["cut"]
             logging_output["cutoff_eligible"] = cut_stats["eligible"]
@@ -338,8 +402,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
                 + " through encoder/decoder.embed_tokens, so nothing was cut there"
             )
 
-    def _loss_from_output(self, model, sample, net_output):
-        """The R-Drop loss of the model's output for ``[x; x; ...]``."""
+    def _loss_from_output(self, model, sample, net_output, linear=None):
+        """The R-Drop loss of the model's output for ``[x; x; ...]`` (its
+        features, when ``linear`` is given)."""
         m = self.num_passes
         target = model.get_targets(sample, net_output)  # one copy: B x T
         p = self.ignore_prefix_size
@@ -352,7 +417,13 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         # R-Drop's: the NLL of every copy and the pair-averaged symmetric KL.
         simcut = self.cutoff_copies == "second"
         nll_copies = 1 if simcut else m
-        if self.loss_impl == "fused" and self._fused_applies(model):
+        if linear is not None:
+            _, _, features = self._targets_and_features(model, sample, net_output, linear)
+            loss, nll_loss, kl_loss = fused_linear_loss(
+                features, linear[1].weight, linear[1].bias, target, pad_mask, self.eps, self.alpha, m,
+                "simcut" if simcut else "rdrop")
+            scores = None  # fused_linear is not used with --report-accuracy
+        elif self.loss_impl in ("fused", "fused_linear") and self._fused_applies(model):
             logits = net_output[0][:, p:, :] if p > 0 else net_output[0]
             loss, nll_loss, kl_loss = (fused_simcut_loss if simcut else fused_rdrop_loss)(
                 logits, target, pad_mask, self.eps, self.alpha, m

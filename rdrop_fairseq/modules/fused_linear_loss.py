@@ -20,8 +20,10 @@ dtype. With one copy and alpha = 0 this is fairseq's label-smoothed cross
 entropy (``--rdrop-passes``-free: the plain updates of k-step R-Drop, and
 baselines).
 
-Status: the function and its tests (tests/test_fused_linear_loss.py); the
-criterion does not use it yet (issue 13).
+Used by ``--rdrop-loss-impl fused_linear`` (R-Drop / SimCut passes and, in
+training, single passes such as k-step's plain updates); tested against
+autograd and against the other implementations in
+tests/test_fused_linear_loss.py.
 """
 
 from typing import Optional, Tuple
