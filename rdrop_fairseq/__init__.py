@@ -3,7 +3,8 @@ fairseq, as a ``--user-dir`` plugin.
 
 Importing this package (``fairseq-train --user-dir rdrop_fairseq``) registers:
 
-- criterion ``label_smoothed_cross_entropy_rdrop`` (``criterions/``)
+- criteria ``label_smoothed_cross_entropy_rdrop`` and
+  ``label_smoothed_cross_entropy_fused`` (``criterions/``)
 - task ``translation_rdrop`` (``tasks/``)
 - architectures ``transformer_realformer*`` (``models/``)
 

@@ -180,3 +180,28 @@ def test_fairseq_train_with_each_loss_impl_gives_the_same_run(data_bin, tmp_path
         for impl in ("plain", "fused"):
             assert float(logs["fused_linear"][u]["loss"]) == pytest.approx(float(logs[impl][u]["loss"]), abs=2e-3)
     assert {logs["fused_linear"][u]["rdrop_frac"] for u in range(1, 7)} == {"1", "0"}
+
+
+@pytest.mark.parametrize("arch_name", ["transformer", "realformer"])
+def test_fused_baseline_criterion_equals_fairseqs(tmp_path, arch_name):
+    from fairseq_helpers import TINY_REALFORMER, TINY_TRANSFORMER, build, make_sample
+
+    arch = TINY_REALFORMER if arch_name == "realformer" else TINY_TRANSFORMER
+    runs = []
+    for name in ("label_smoothed_cross_entropy", "label_smoothed_cross_entropy_fused"):
+        _, task, model, crit = build(tmp_path / name, arch + [
+            "--criterion", name, "--label-smoothing", "0.1", "--dropout", "0.3", "--ignore-prefix-size", "1"])
+        if runs:
+            model.load_state_dict(runs[0][0])
+        model.train()
+        torch.manual_seed(5)
+        loss, size, log = crit(model, make_sample(task))
+        loss.backward()
+        runs.append(({k: v.clone() for k, v in model.state_dict().items()}, loss, log,
+                     {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, crit))
+    (_, l0, log0, g0, _), (_, l1, log1, g1, crit) = runs
+    assert crit._linear  # the fused path ran
+    torch.testing.assert_close(l1, l0, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(log1["nll_loss"], log0["nll_loss"], rtol=1e-5, atol=1e-5)
+    for name in g0:
+        assert (g1[name] - g0[name]).norm().item() <= 1e-5 * g0[name].norm().item() + 1e-6, name
