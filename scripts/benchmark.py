@@ -19,6 +19,13 @@ Training configurations (N = --max-tokens):
   realformer_rdrop@N   RealFormer + R-Drop
   simcut@N             SimCut (alpha 3, token cutoff 0.05 on the second copy)
   rdrop_cutoff@N       R-Drop + Cutoff (alpha 5, token cutoff 0.05 on both copies)
+  rdrop_linear@N       R-Drop with --rdrop-loss-impl fused_linear (from the hidden
+                       states, never holding the logits)
+  ls_fused@N           label_smoothed_cross_entropy_fused (fairseq's LS that way)
+
+--vocab-size V pads the dictionaries with unused symbols to V entries, so that
+the embedding, the output projection and the softmax have a WMT-sized
+vocabulary (Multi30k's own is ~8k); the batches stay Multi30k's.
 
 Generation configurations (beam 5 on Multi30k test2016, untrained weights shared
 by both models, every hypothesis forced to --gen-len tokens so both do the same
@@ -55,6 +62,8 @@ RDROP_PLAIN = RDROP + ["--rdrop-loss-impl", "plain"]
 SIMCUT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "3",
           "--cutoff-rate", "0.05", "--cutoff-copies", "second"]
 RDROP_CUTOFF = RDROP + ["--cutoff-rate", "0.05", "--cutoff-copies", "all"]
+RDROP_LINEAR = RDROP + ["--rdrop-loss-impl", "fused_linear"]
+LS_FUSED = ["--criterion", "label_smoothed_cross_entropy_fused"]
 GENERATE = {"gen_transformer": "transformer_iwslt_de_en", "gen_realformer": "transformer_realformer_iwslt_de_en"}
 
 
@@ -72,6 +81,8 @@ def config_flags(name: str, max_tokens: int):
         "realformer_rdrop": ("transformer_realformer_iwslt_de_en", RDROP),
         "simcut": ("transformer_iwslt_de_en", SIMCUT),
         "rdrop_cutoff": ("transformer_iwslt_de_en", RDROP_CUTOFF),
+        "rdrop_linear": ("transformer_iwslt_de_en", RDROP_LINEAR),
+        "ls_fused": ("transformer_iwslt_de_en", LS_FUSED),
     }
     if factor is None or kind not in table:
         raise SystemExit(
@@ -103,6 +114,9 @@ def worker(spec):
 
     torch.set_num_threads(spec["threads"])
     cfg, task = setup_task(spec["data"], spec["arch"], spec["flags"], spec["device"])
+    for d in {id(d): d for d in (task.source_dictionary, task.target_dictionary)}.values():
+        while len(d) < spec.get("vocab_size", 0):  # unused symbols: a WMT-sized softmax
+            d.add_symbol(f"benchmarkpad{len(d)}")
     if spec.get("generate"):
         return generate_worker(spec, cfg, task, torch)
     task.load_dataset("train")
@@ -208,6 +222,8 @@ def main():
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--gen-len", type=int, default=20, help="tokens per hypothesis in gen_* configs")
+    p.add_argument("--vocab-size", type=int, default=0,
+                   help="pad the dictionaries with unused symbols to this many entries (0: as they are)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -228,7 +244,7 @@ def main():
             "data": args.data, "arch": arch, "device": args.device, "threads": args.threads,
             "flags": COMMON + ([] if args.full_size else SMALL) + flags,
             "steps": args.steps, "warmup": args.warmup,
-            "generate": name in GENERATE, "gen_len": args.gen_len,
+            "generate": name in GENERATE, "gen_len": args.gen_len, "vocab_size": args.vocab_size,
         }
     results = {name: [] for name in args.configs}
     for run in range(args.runs):
@@ -252,7 +268,7 @@ def main():
     out = {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "device": args.device, "max_tokens": args.max_tokens, "runs": args.runs,
-        "steps": args.steps, "full_size": args.full_size,
+        "steps": args.steps, "full_size": args.full_size, "vocab_size": args.vocab_size,
         "median": med, "runs_raw": results,
     }
     if args.json:
