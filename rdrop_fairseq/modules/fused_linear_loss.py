@@ -31,8 +31,15 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from rdrop_fairseq.modules.fused_rdrop_loss import CHUNK_FUNCTIONS, CHUNK_ELEMENTS_CPU, CHUNK_ELEMENTS_GPU
+from rdrop_fairseq.modules.fused_rdrop_loss import CHUNK_FUNCTIONS
 from rdrop_fairseq.modules.rdrop_loss import accumulation_dtype
+
+# Logits elements (all copies) per chunk. Larger than the logits-path loss's
+# chunks: here each chunk also runs three matrix products with the projection,
+# which need a few dozen positions to be efficient; a chunk's working set is a
+# handful of tensors of this size (16 MB each at float32 on CPU, 64 MB on GPU).
+CHUNK_ELEMENTS_CPU = 1 << 22
+CHUNK_ELEMENTS_GPU = 1 << 24
 
 
 def _chunk_ls_loss_and_grad(z, target, pad_rows, eps, alpha, num_passes, out):
