@@ -234,6 +234,8 @@ def main():
     for flag, v in (("--runs", args.runs), ("--steps", args.steps), ("--max-tokens", args.max_tokens)):
         if v < 1:
             p.error(f"{flag}: expected an integer >= 1, got {v}")
+    if args.vocab_size < 0:
+        p.error(f"--vocab-size: expected 0 (the data's dictionary) or a size, got {args.vocab_size}")
     if not Path(args.data, "dict.de.txt").exists():
         p.error(f"--data: no fairseq data-bin at {args.data} (run examples/translation/prepare-multi30k.sh)")
 

@@ -143,6 +143,7 @@ def test_extra_flags_override_the_preset_and_tensorboard():
      "got 'transformer'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"FP16": "yes"}, "FP16: expected 1, 0 or auto, got 'yes'"),
+    ("train.sh", ["simcut", "D", "S"], {"CUTOFF": "1.5"}, "CUTOFF: expected a cutoff rate in [0, 1), got '1.5'"),
     ("score.sh", ["D", "C", "R", "O"], {"PRESET": "wmt"}, "score.sh: PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "MINUTES": "0"},
      "MINUTES: expected a number of minutes > 0, got '0'"),

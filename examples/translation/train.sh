@@ -50,6 +50,8 @@ SEED=1
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then SEED=$1; shift; fi
 PRESET=${PRESET:-iwslt14}; K=${K:-2}; CUTOFF=${CUTOFF:-0.05}
 if [ "$EXP" = simcut ]; then ALPHA=${ALPHA:-3}; else ALPHA=${ALPHA:-5}; fi
+[[ $CUTOFF =~ ^0*([.][0-9]+)?$|^0[.][0-9]*$ ]] ||
+  { echo "train.sh: CUTOFF: expected a cutoff rate in [0, 1), got '$CUTOFF'" >&2; exit 2; }
 PY=${PYTHON:-python}
 
 case "$PRESET" in

@@ -11,7 +11,6 @@ computation, as do decoders whose output layer is not one linear projection
 under a plain log-softmax (adaptive softmax; logged once).
 """
 
-import logging
 from dataclasses import dataclass
 
 from fairseq.criterions import register_criterion
@@ -20,10 +19,8 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
     LabelSmoothedCrossEntropyCriterionConfig,
 )
 
-from rdrop_fairseq.criterions.label_smoothed_cross_entropy_rdrop import linear_output_of
+from rdrop_fairseq.criterions.label_smoothed_cross_entropy_rdrop import fused_linear_or_fallback
 from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,9 +52,7 @@ class LabelSmoothedCrossEntropyFusedCriterion(LabelSmoothedCrossEntropyCriterion
 
     def _linear_output(self, model):
         if self._linear is None:
-            self._linear = (not self.report_accuracy and linear_output_of(model)) or False
-            if not self._linear:
-                logger.info("label_smoothed_cross_entropy_fused: the output layer is not one linear "
-                            "projection under a plain log-softmax, or --report-accuracy is set: "
-                            "computing the loss as fairseq does")
+            self._linear = fused_linear_or_fallback(
+                model, self.report_accuracy,
+                "label_smoothed_cross_entropy_fused: computing the loss as fairseq does")
         return self._linear or None

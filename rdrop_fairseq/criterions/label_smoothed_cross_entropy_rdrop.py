@@ -192,6 +192,18 @@ def linear_output_of(model: nn.Module):
     return None
 
 
+def fused_linear_or_fallback(model: nn.Module, report_accuracy: bool, fallback: str):
+    """:func:`linear_output_of`, or False (logging why and ``fallback`` once)
+    where the fused-linear path cannot apply."""
+    linear = None if report_accuracy else linear_output_of(model)
+    if linear is None:
+        logger.info(
+            "%s: it needs a decoder whose output layer is one linear projection under a "
+            "plain log-softmax, and no --report-accuracy", fallback)
+        return False
+    return linear
+
+
 def has_active_dropout(model: nn.Module) -> bool:
     return any(
         isinstance(m, (nn.modules.dropout._DropoutNd, FairseqDropout, MultiSampleDropout))
@@ -330,13 +342,10 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         if self.loss_impl != "fused_linear":
             return None
         if self._linear is None:
-            self._linear = linear_output_of(model) if not self.report_accuracy else False
-            if not self._linear:
-                self._linear = False
-                logger.info(
-                    "label_smoothed_cross_entropy_rdrop: --rdrop-loss-impl fused_linear needs a "
-                    "decoder whose output layer is one linear projection, a plain log-softmax and "
-                    "no --report-accuracy; using the fused loss from the logits (same values)")
+            self._linear = fused_linear_or_fallback(
+                model, self.report_accuracy,
+                "label_smoothed_cross_entropy_rdrop: --rdrop-loss-impl fused_linear: using the "
+                "fused loss from the logits (same values)")
         return self._linear or None
 
     def _forward_rdrop(self, model, sample):
@@ -377,8 +386,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             protected = tokens.eq(self.padding_idx) | tokens.eq(eos)
             keep[name] = cutoff_keep_mask(tokens, rows, self.cutoff_rate, self.cutoff_mode, protected)
             eligible = rows.view(-1, 1) & ~protected
-            stats["cut"] += utils.item((eligible & ~keep[name]).sum())
-            stats["eligible"] += utils.item(eligible.sum())
+            # tensors, summed by reduce_metrics: no device sync in the step
+            stats["cut"] = stats["cut"] + (eligible & ~keep[name]).sum()
+            stats["eligible"] = stats["eligible"] + eligible.sum()
         applied = set()
 
         def hook(module, inputs, output):
@@ -395,12 +405,11 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         finally:
             for h in handles:
                 h.remove()
-        if applied != {"src", "prev"}:
+        missing = sorted({"src", "prev"} - applied)
+        if missing:
             raise RuntimeError(
-                "cutoff: the model did not look up "
-                + " and ".join(n for k, n in (("src", "src_tokens"), ("prev", "prev_output_tokens")) if k not in applied)
-                + " through encoder/decoder.embed_tokens, so nothing was cut there"
-            )
+                f"cutoff: the model did not look up {missing} tokens through "
+                "encoder/decoder.embed_tokens, so nothing was cut there")
 
     def _loss_from_output(self, model, sample, net_output, linear=None):
         """The R-Drop loss of the model's output for ``[x; x; ...]`` (its
