@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "examples/translation/converged.sh"
-CONFIGS = ["baseline", "rdrop", "passes_3", "realformer", "realformer_rdrop"]
+CONFIGS = ["baseline", "rdrop", "passes_3", "realformer", "realformer_rdrop", "simcut", "rdrop_cutoff"]
 INTERVAL = 10
 
 
