@@ -324,7 +324,8 @@ def claims(entries):
         held = all(v > 0 for v in d.values())
         out.append(f"1. **R-Drop ends ahead of the baseline**: {'held' if held else 'did not hold'} — "
                    f"test sacreBLEU {pm([e['test_sacrebleu'] for e in rd])} vs "
-                   f"{pm([e['test_sacrebleu'] for e in base])}, difference {m:+.2f} ± {s:.2f} over {n} seed(s), "
+                   f"{pm([e['test_sacrebleu'] for e in base])}, difference {m:+.2f}"
+                   + (f" ± {s:.2f} (std)" if n > 1 else "") + f" over {n} seed(s), "
                    f"ahead on {sum(v > 0 for v in d.values())} of {n}.")
     else:
         out.append("1. R-Drop ends ahead: not measured yet (no seed with both runs).")
@@ -336,10 +337,18 @@ def claims(entries):
         if not common:
             continue
         cross = crossover(common, cb, cr)
-        held.append(cb[common[0]] > cr[common[0]])
-        parts.append(f"seed {s}: at update {common[0]} baseline {cb[common[0]]:.2f} vs R-Drop {cr[common[0]]:.2f}"
-                     + (f", R-Drop level or ahead at every validation from update {cross} on" if cross
-                        else ", R-Drop behind at the last shared validation"))
+        # "early" = every validation before R-Drop draws level for good (all of them if it never does)
+        early = [u for u in common if cross is None or u < cross]
+        ahead = [u for u in early if cb[u] > cr[u]]
+        held.append(bool(early) and len(ahead) == len(early))
+        text = f"seed {s}: baseline ahead at {len(ahead)} of {len(early)} validations before "
+        text += f"update {cross}" if cross else "the end"
+        if early:
+            u = max(early, key=lambda v: cb[v] - cr[v])  # the widest early gap, as an example
+            text += f" (widest gap at {u}: {cb[u]:.2f} vs {cr[u]:.2f})"
+        text += (f", R-Drop level or ahead at every validation from update {cross} on" if cross
+                 else ", R-Drop behind at the last shared validation")
+        parts.append(text)
     if parts:
         out.append(f"2. **The baseline is ahead early**: {'held' if all(held) else 'did not hold'} — "
                    + "; ".join(parts) + ".")

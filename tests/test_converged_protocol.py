@@ -174,6 +174,9 @@ def test_report_arithmetic(tmp_path):
     claims = (res / "claims.md").read_text()
     assert "1. **R-Drop ends ahead of the baseline**: held" in claims
     assert "2. **The baseline is ahead early**: held" in claims and "from update 400 on" in claims
+    assert "seed 1: baseline ahead at 3 of 3 validations before update 400 (widest gap at 100: 10.00 vs 5.00)" \
+        in claims
+    assert "difference +3.50 ± 0.71 (std) over 2 seed(s), ahead on 2 of 2" in claims
     # alpha 1: 26.5, 5: 29.0 (mean of two seeds), 10: 22.0 -> peak in the middle
     assert "3. **BLEU peaks at a middle alpha**: held" in claims and "best at alpha = 5" in claims
     # k 1: 29.0, 2: 27.0, 10: 26.0 -> smaller is better
@@ -194,6 +197,15 @@ def test_report_says_what_is_not_measured(tmp_path):
     converged_report.main(["--results", str(res)])
     claims = (res / "claims.md").read_text()
     assert "1. **R-Drop ends ahead of the baseline**: did not hold" in claims
+    assert "difference -1.00 over 1 seed(s)" in claims  # no spread from one seed
+    assert "2. **The baseline is ahead early**: held" in claims
+    # a second seed where R-Drop leads at the first validation: not ahead at every early one
+    write_run(res, "baseline_s2", [10, 20, 25, 24], 25.0)
+    write_run(res, "rdrop_s2", [12, 15, 26, 24], 26.0, "rdrop")
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    assert "2. **The baseline is ahead early**: did not hold" in claims
+    assert "seed 2: baseline ahead at 1 of 2 validations before update 300" in claims
     assert "3. BLEU peaks at a middle alpha: not measured yet (1 value(s) of alpha finished)" in claims
     runs = json.loads((res / "summary.json").read_text())["runs"]
     assert not runs[0]["converged"] and runs[0]["s_per_update"] is None  # 300 > 0.7 * 400; no speed.json
