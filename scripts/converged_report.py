@@ -58,6 +58,8 @@ def record(argv):
     p.add_argument("--patience", type=int, required=True)
     p.add_argument("--min-updates", type=int, required=True)
     p.add_argument("--max-updates", type=int, required=True)
+    p.add_argument("--min-delta", type=float, default=0.0,
+                   help="the rule's MIN_DELTA (scripts/convergence.py --min-delta)")
     p.add_argument("--protocol", default="", help="KEY=VALUE ... of the protocol")
     p.add_argument("--protocol-flags", default="", help="the protocol's fairseq-train flags")
     p.add_argument("--score-flags", default="", help="extra fairseq-generate flags of the test scoring")
@@ -68,6 +70,7 @@ def record(argv):
     rdrop = a.experiment in RDROP_EXPERIMENTS
     protocol = {k: _number(v) for k, v in (kv.split("=", 1) for kv in a.protocol.split())}
     protocol.update(fraction=a.fraction, patience=a.patience, min_updates=a.min_updates,
+                    min_delta=a.min_delta,
                     max_updates=a.max_updates, flags=a.protocol_flags, score_flags=a.score_flags)
     run = {
         "name": a.name,
@@ -81,7 +84,7 @@ def record(argv):
         "passes": (int(extra[extra.index("--rdrop-passes") + 1]) if "--rdrop-passes" in extra
                    else 2) if rdrop else 1,
         "verdict": a.verdict,
-        "assess": convergence.assess(rows, a.fraction, a.patience, a.min_updates),
+        "assess": convergence.assess(rows, a.fraction, a.patience, a.min_updates, a.min_delta),
         "protocol": protocol,
         "threads": a.threads,
         "git_commit": a.git_commit,
@@ -151,7 +154,8 @@ def summarize(runs, speed):
         curve = convergence.valid_curve(r["rows"])
         p = r["protocol"]
         a = convergence.assess(r["rows"], p.get("fraction", convergence.FRACTION),
-                               p.get("patience", convergence.PATIENCE), p.get("min_updates", 0))
+                               p.get("patience", convergence.PATIENCE), p.get("min_updates", 0),
+                               p.get("min_delta", convergence.MIN_DELTA))
         spu = s_per_update(r, speed)
         base = baselines.get(r["seed"]) or (next(iter(baselines.values())) if baselines else None)
         target = convergence.best_point(convergence.valid_curve(base["rows"]))[1] if base else None
@@ -162,6 +166,7 @@ def summarize(runs, speed):
             "seed": r["seed"], "updates": a["updates"], "validations": a["validations"],
             "best_valid_bleu": a["best_valid_bleu"], "best_update": a["best_update"],
             "converged": a["converged"], "stop_update": a["stop_update"],
+            "rule_reference_update": a["reference_update"],
             "best_fraction": a["best_fraction"], "slope_after_best": a["slope_after_best"],
             "test_sacrebleu": r["test"]["sacrebleu"], "test_tokenized_bleu": r["test"]["tokenized_bleu"],
             "sacrebleu_signature": r["test"].get("sacrebleu_signature"),

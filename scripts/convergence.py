@@ -7,9 +7,13 @@ A run has *converged* at a validation at update u when
   (b) u - b >= PATIENCE updates: a plateau longer than one noisy dip (fairseq's
       --patience, counted in updates rather than validations), and
   (c) u >= MIN_UPDATES (the driver's first segment).
-The best is the *last* update reaching the maximum, as fairseq's
-checkpoint_best.pt (it is replaced on ties), so a flat top counts as
-"still rising" until it is followed by PATIENCE updates of nothing better.
+"Best" for (a) and (b) is the rule's *reference*: the last validation whose
+BLEU beat the reference before it by at least MIN_DELTA (--min-delta; with 0,
+the best valid BLEU, the last one on ties, as fairseq's checkpoint_best.pt).
+A positive MIN_DELTA keeps gains below the validation's noise (a run creeping
+up by 0.01-0.04 BLEU per new best) from restarting the wait: "flat" means
+within MIN_DELTA. The checkpoint a run is scored with is still fairseq's
+checkpoint_best.pt, the highest valid BLEU of the trained updates.
 
 The driver (examples/translation/converged.sh) trains in segments: it asks
 `next` for the update at which the rule would hold if no new best appears,
@@ -35,6 +39,8 @@ from parse_logs import parse_log  # noqa: E402
 FRACTION = 0.7
 PATIENCE = 500
 INTERVAL = 100
+MIN_DELTA = 0.0
+EPS = 1e-9  # BLEU is logged with two decimals: 20.73 - 20.63 must count as 0.1
 
 
 def valid_curve(rows, metric="bleu"):
@@ -58,13 +64,27 @@ def best_point(curve):
     return best
 
 
-def stop_update(curve, fraction=FRACTION, patience=PATIENCE, min_updates=0):
-    """The first validation update (>= min_updates) at which the rule holds, or None."""
-    best = None
+def improves(v, ref, min_delta):
+    return ref is None or v - ref[1] >= min_delta - EPS
+
+
+def reference_point(curve, min_delta=MIN_DELTA):
+    """(update, bleu) the rule counts from: the last validation that beat the
+    reference before it by at least min_delta (min_delta 0: the best point)."""
+    ref = None
     for u, v in curve:
-        if best is None or v >= best[1]:
-            best = (u, v)
-        if u >= min_updates and best[0] <= fraction * u and u - best[0] >= patience:
+        if improves(v, ref, min_delta):
+            ref = (u, v)
+    return ref
+
+
+def stop_update(curve, fraction=FRACTION, patience=PATIENCE, min_updates=0, min_delta=MIN_DELTA):
+    """The first validation update (>= min_updates) at which the rule holds, or None."""
+    ref = None
+    for u, v in curve:
+        if improves(v, ref, min_delta):
+            ref = (u, v)
+        if u >= min_updates and ref[0] <= fraction * u and u - ref[0] >= patience:
             return u
     return None
 
@@ -74,12 +94,12 @@ def round_up(n, interval):
 
 
 def next_target(curve, fraction=FRACTION, patience=PATIENCE, interval=INTERVAL,
-                min_updates=0):
+                min_updates=0, min_delta=MIN_DELTA):
     """The smallest validation update (a multiple of interval, >= min_updates) at
-    which the rule would hold if no better BLEU came before it."""
+    which the rule would hold if no better BLEU (by min_delta) came before it."""
     if not curve:
         return round_up(max(min_updates, interval), interval)
-    b = best_point(curve)[0]
+    b = reference_point(curve, min_delta)[0]
     return round_up(max(b / fraction, b + patience, min_updates, curve[-1][0] + 1), interval)
 
 
@@ -94,16 +114,18 @@ def slope_after(curve, start):
     return 1000 * sum((u - mu) * (v - mv) for u, v in pts) / den
 
 
-def assess(rows, fraction=FRACTION, patience=PATIENCE, min_updates=0):
+def assess(rows, fraction=FRACTION, patience=PATIENCE, min_updates=0, min_delta=MIN_DELTA):
     """What the rule says of a finished (or stopped) run."""
     curve = valid_curve(rows)
     if not curve:
         return {"updates": max((r["num_updates"] for r in rows), default=0), "validations": 0,
                 "best_update": None, "best_valid_bleu": None, "converged": False,
-                "stop_update": None, "best_fraction": None, "slope_after_best": None}
+                "stop_update": None, "best_fraction": None, "slope_after_best": None,
+                "min_delta": min_delta, "reference_update": None, "reference_valid_bleu": None}
     b, v = best_point(curve)
+    ref = reference_point(curve, min_delta)
     last = curve[-1][0]
-    stop = stop_update(curve, fraction, patience, min_updates)
+    stop = stop_update(curve, fraction, patience, min_updates, min_delta)
     return {
         "updates": last,
         "validations": len(curve),
@@ -114,6 +136,10 @@ def assess(rows, fraction=FRACTION, patience=PATIENCE, min_updates=0):
         "stop_update": stop,
         # flat (~0) or falling (< 0) after the best on a converged run
         "slope_after_best": slope_after(curve, b),
+        # the point the rule counted from (== the best when min_delta is 0)
+        "min_delta": min_delta,
+        "reference_update": ref[0],
+        "reference_valid_bleu": ref[1],
     }
 
 
@@ -129,7 +155,12 @@ def main(argv=None):
     p.add_argument("--min-updates", type=int, default=0, help="never stop before this many updates")
     p.add_argument("--max-updates", type=int, default=0,
                    help="'next' answers 'cap U' instead of training past this (0: no cap)")
+    p.add_argument("--min-delta", type=float, default=MIN_DELTA,
+                   help="valid BLEU a new best must gain over the rule's reference to restart "
+                        "the wait (default 0: any new best)")
     args = p.parse_args(argv)
+    if not args.min_delta >= 0:
+        p.error(f"--min-delta: expected a number >= 0, got {args.min_delta}")
     if not 0 < args.fraction <= 1:
         p.error(f"--fraction: expected a number in (0, 1], got {args.fraction}")
     for name in ("patience", "min_updates", "max_updates"):
@@ -140,14 +171,16 @@ def main(argv=None):
     log = Path(args.log)
     rows = parse_log(log.read_text(errors="replace"), "run") if log.is_file() else []
     if args.what == "assess":
-        print(json.dumps(assess(rows, args.fraction, args.patience, args.min_updates), indent=1))
+        print(json.dumps(assess(rows, args.fraction, args.patience, args.min_updates, args.min_delta),
+                         indent=1))
         return
     curve = valid_curve(rows)
-    stop = stop_update(curve, args.fraction, args.patience, args.min_updates)
+    stop = stop_update(curve, args.fraction, args.patience, args.min_updates, args.min_delta)
     if stop is not None:
         print(f"converged {stop}")
         return
-    target = next_target(curve, args.fraction, args.patience, args.interval, args.min_updates)
+    target = next_target(curve, args.fraction, args.patience, args.interval, args.min_updates,
+                         args.min_delta)
     done = curve[-1][0] if curve else 0
     if args.max_updates and target > args.max_updates:
         if done >= args.max_updates:

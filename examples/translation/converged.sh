@@ -18,7 +18,8 @@
 # Stopping rule (scripts/convergence.py): valid BLEU every VALID_EVERY updates;
 # a run stops at the first validation where its best came at <= FRACTION of
 # its updates and >= PATIENCE updates ago (never before MIN_UPDATES; cut, and
-# marked not converged, at MAX_UPDATES). It trains in segments to exactly that
+# marked not converged, at MAX_UPDATES); a new best counts only if it beats the
+# rule's previous one by >= MIN_DELTA BLEU. It trains in segments to exactly that
 # point (fairseq resumes from checkpoint_last.pt). Then score.sh scores
 # checkpoint_best.pt on test2016 (beam 5), and RESULTS/runs/<run>/ gets
 # train.log, curves.csv, test_bleu.json, test_hyp.txt, commands.sh, run.json.
@@ -46,6 +47,9 @@ MODEL=(--encoder-embed-dim 128 --decoder-embed-dim 128
 # updates instead of > 3.5k (pilot G), so that a pair fits in a session.
 SCHEDULE=(--lr 2e-3 --warmup-updates 500)
 VALID_EVERY=100; FRACTION=0.7; PATIENCE=500; MIN_UPDATES=1000; MAX_UPDATES=8000
+# Amended 2026-11-26 (docs/results/converged/README.md, "The stopping rule"): gains
+# below 0.1 valid BLEU are noise and no longer restart the wait.
+MIN_DELTA=0.1
 ALPHA=5
 # train.sh's multi30k-cpu preset (3+3 layers, dropout 0.3, label smoothing
 # 0.1, max-tokens 4096) with the model and schedule above; validation and
@@ -130,7 +134,7 @@ fi
 
 rule() {  # log -> convergence.py's verdict
   "$PY" "$ROOT/scripts/convergence.py" next "$1" --fraction "$FRACTION" --patience "$PATIENCE" \
-    --interval "$VALID_EVERY" --min-updates "$MIN_UPDATES" --max-updates "$MAX_UPDATES"
+    --interval "$VALID_EVERY" --min-updates "$MIN_UPDATES" --max-updates "$MAX_UPDATES" --min-delta "$MIN_DELTA"
 }
 
 one_run() {  # errors are checked one by one: set -e does not reach into a backgrounded function
@@ -157,7 +161,7 @@ one_run() {  # errors are checked one by one: set -e does not reach into a backg
     --alpha "$alpha" --k "$k" --extra "$extra" --verdict "$verdict" --started "$(cat "$save/started")" \
     --threads "$THREADS" --git-commit "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
     --fraction "$FRACTION" --patience "$PATIENCE" --min-updates "$MIN_UPDATES" \
-    --max-updates "$MAX_UPDATES" --protocol "train_pairs=$TRAIN_PAIRS vocab=$VOCAB valid_every=$VALID_EVERY" \
+    --max-updates "$MAX_UPDATES" --min-delta "$MIN_DELTA" --protocol "train_pairs=$TRAIN_PAIRS vocab=$VOCAB valid_every=$VALID_EVERY" \
     --protocol-flags "${PROTOCOL[*]}" --score-flags "${TEST_SCORE_FLAGS:-}" &&
   cp "$save/test/bleu.json" "$out/test_bleu.json" || return 1  # last: it marks the run as done
   if [ -n "${COMMIT:-}" ]; then
