@@ -100,6 +100,7 @@ def test_a_tiny_real_run_resumes_skips_and_reports(tmp_path):
             "commands.sh", "curves.csv", "run.json", "test_bleu.json", "test_hyp.txt", "train.log"]
         rj = json.loads((out / "run.json").read_text())
         assert rj["name"] == name and rj["seed"] == 1 and rj["protocol"]["train_pairs"] == 300
+        assert rj["protocol"]["min_delta"] == 0.1 and rj["assess"]["min_delta"] == 0.1
         assert rj["assess"]["updates"] == 20 and rj["verdict"] in ("cap 20", "converged 20", "converged 15")
         assert len((out / "test_hyp.txt").read_text().splitlines()) == 1000
         segments = [line for line in (out / "commands.sh").read_text().splitlines()

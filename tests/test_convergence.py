@@ -60,8 +60,31 @@ def test_next_target_is_where_the_rule_would_hold_without_a_new_best():
     assert cv.stop_update(flat[:-1], 0.7, 500) is None
 
 
+def test_min_delta_keeps_tiny_gains_from_restarting_the_wait():
+    # seed 1's R-Drop run: new bests of +0.01..+0.04 BLEU after 24.12 at 4,100
+    c = [(3800, 23.99), (3900, 23.8), (4000, 24.01), (4100, 24.12), (4200, 24.13), (4300, 23.9),
+         (4400, 24.14), (4500, 23.77), (4600, 23.87), (4700, 23.54), (4800, 23.6), (4900, 23.85),
+         (5000, 24.16)]
+    assert cv.best_point(c) == (5000, 24.16)
+    assert cv.reference_point(c, 0.0) == cv.best_point(c)  # min_delta 0: the old rule
+    assert cv.reference_point(c, 0.1) == (4100, 24.12)      # 24.12 - 23.99 = 0.13 >= 0.1
+    assert cv.reference_point(c, 0.2) == (3800, 23.99)
+    assert cv.next_target(c, 0.7, 500, 100, 1000, min_delta=0.1) == 5900  # 4100 / 0.7
+    assert cv.next_target(c, 0.7, 500, 100, 1000) == 7200                 # 5000 / 0.7
+    flat = c + [(u, 24.0) for u in range(5100, 6000, 100)]
+    assert cv.stop_update(flat, 0.7, 500, 1000, min_delta=0.1) == 5900
+    assert cv.stop_update(flat, 0.7, 500, 1000) is None
+
+
+def test_min_delta_counts_a_gain_of_exactly_delta_despite_float_rounding():
+    assert 20.11 - 20.01 < 0.1  # the float difference is 0.0999...
+    assert cv.reference_point(curve(20.01, 20.11), 0.1) == (200, 20.11)
+    assert cv.reference_point(curve(20.01, 20.10), 0.1) == (100, 20.01)
+
+
+@pytest.mark.parametrize("min_delta", [0.0, 0.3])
 @pytest.mark.parametrize("seed", range(30))
-def test_segments_never_overshoot_the_rules_stop(seed):
+def test_segments_never_overshoot_the_rules_stop(seed, min_delta):
     """Training segment by segment to next_target stops exactly where the rule
     first holds on the full curve (the property the driver relies on)."""
     import random
@@ -72,13 +95,13 @@ def test_segments_never_overshoot_the_rules_stop(seed):
     scale, drift = rng.uniform(5, 40), rng.uniform(-0.05, 0.01)
     full = [(100 * i, round(30 * (1 - math.exp(-i / scale)) + drift * i + rng.uniform(-1, 1), 2))
             for i in range(1, 300)]
-    truth = cv.stop_update(full, 0.7, 300, min_updates=500)
+    truth = cv.stop_update(full, 0.7, 300, min_updates=500, min_delta=min_delta)
     done, seen = 0, []
     while True:
-        stop = cv.stop_update(seen, 0.7, 300, min_updates=500)
+        stop = cv.stop_update(seen, 0.7, 300, min_updates=500, min_delta=min_delta)
         if stop is not None:
             break
-        target = cv.next_target(seen, 0.7, 300, 100, min_updates=500)
+        target = cv.next_target(seen, 0.7, 300, 100, min_updates=500, min_delta=min_delta)
         if target > full[-1][0]:
             stop = None
             break
@@ -104,6 +127,10 @@ def test_assess_and_the_cli(tmp_path, capsys):
     assert got["best_update"] == 500 and got["best_valid_bleu"] == 5.0 and got["updates"] == 1000
     assert got["converged"] and got["stop_update"] == 1000 and got["best_fraction"] == 0.5
     assert got["slope_after_best"] < 0
+    assert got["min_delta"] == 0 and got["reference_update"] == 500
+    cv.main(["assess", str(log), "--patience", "500", "--min-delta", "2.5"])
+    got = json.loads(capsys.readouterr().out)  # 1 -> 4 counts (+3); 4 -> 5 (+1 < 2.5) does not
+    assert got["reference_update"] == 400 and got["best_update"] == 500 and got["min_delta"] == 2.5
     cv.main(["next", str(log), "--patience", "500"])
     assert capsys.readouterr().out.strip() == "converged 1000"
     cv.main(["next", str(log), "--patience", "700"])
@@ -127,6 +154,7 @@ def test_resumed_records_replace_the_earlier_ones():
     (["next", "x", "--fraction", "1.5"], "--fraction: expected a number in (0, 1]"),
     (["next", "x", "--patience", "-1"], "--patience: expected a whole number >= 0"),
     (["next", "x", "--interval", "0"], "--interval: expected a whole number >= 1"),
+    (["next", "x", "--min-delta", "-0.1"], "--min-delta: expected a number >= 0"),
 ])
 def test_bad_flags_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):
