@@ -74,6 +74,8 @@ def test_each_configuration_gets_its_flags_and_the_protocols():
     (["rdrop_s0"], {}, "got 'rdrop_s0'"),
     ([], {"LANES": "0"}, "converged.sh: LANES: expected a whole number >= 1, got '0'"),
     ([], {"TEST_PROTOCOL": "FRACTION=1"}, "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER"),
+    ([], {"TEST_PROTOCOL": "MIN_DELTA=-1"}, "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER"),
+    ([], {"TEST_PROTOCOL": "PATIENCE=0.5"}, "got 'PATIENCE=0.5'"),
 ])
 def test_bad_input_is_named(args, env, message):
     proc = driver(*args, check=False, DRY_RUN="1", **env)
@@ -81,7 +83,8 @@ def test_bad_input_is_named(args, env, message):
 
 
 TINY = dict(
-    TEST_PROTOCOL="TRAIN_PAIRS=300 VOCAB=400 VALID_EVERY=5 PATIENCE=5 MIN_UPDATES=10 MAX_UPDATES=20",
+    # MIN_DELTA 0: the tiny model's BLEU stays near 0, and the run must train in segments
+    TEST_PROTOCOL="TRAIN_PAIRS=300 VOCAB=400 VALID_EVERY=5 PATIENCE=5 MIN_UPDATES=10 MAX_UPDATES=20 MIN_DELTA=0",
     TEST_FLAGS="--encoder-embed-dim 32 --decoder-embed-dim 32 --encoder-ffn-embed-dim 64 "
                "--decoder-ffn-embed-dim 64 --max-tokens 512 --log-interval 5 --max-valid-steps 1 "
                "--max-tokens-valid 256",
@@ -100,7 +103,7 @@ def test_a_tiny_real_run_resumes_skips_and_reports(tmp_path):
             "commands.sh", "curves.csv", "run.json", "test_bleu.json", "test_hyp.txt", "train.log"]
         rj = json.loads((out / "run.json").read_text())
         assert rj["name"] == name and rj["seed"] == 1 and rj["protocol"]["train_pairs"] == 300
-        assert rj["protocol"]["min_delta"] == 0.1 and rj["assess"]["min_delta"] == 0.1
+        assert rj["protocol"]["min_delta"] == 0 and rj["assess"]["min_delta"] == 0
         assert rj["assess"]["updates"] == 20 and rj["verdict"] in ("cap 20", "converged 20", "converged 15")
         assert len((out / "test_hyp.txt").read_text().splitlines()) == 1000
         segments = [line for line in (out / "commands.sh").read_text().splitlines()

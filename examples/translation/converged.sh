@@ -57,14 +57,15 @@ ALPHA=5
 # 2,000 pairs is ~13 updates).
 PROTOCOL=("${MODEL[@]}" --validate-interval 1000 --save-interval 1000 "${SCHEDULE[@]}")
 # For tests and quick looks only, TEST_PROTOCOL="KEY=VALUE ..." replaces
-# TRAIN_PAIRS, VOCAB, VALID_EVERY, PATIENCE, MIN_UPDATES or MAX_UPDATES and
+# TRAIN_PAIRS, VOCAB, VALID_EVERY, PATIENCE, MIN_UPDATES, MAX_UPDATES or MIN_DELTA and
 # TEST_FLAGS adds fairseq-train flags, TEST_SCORE_FLAGS fairseq-generate flags;
 # run.json records what was used, and the report flags runs whose protocol
 # differs.
 for kv in ${TEST_PROTOCOL:-}; do
-  [[ $kv =~ ^(TRAIN_PAIRS|VOCAB|VALID_EVERY|PATIENCE|MIN_UPDATES|MAX_UPDATES)=[0-9]+$ ]] ||
+  [[ $kv =~ ^(TRAIN_PAIRS|VOCAB|VALID_EVERY|PATIENCE|MIN_UPDATES|MAX_UPDATES)=[0-9]+$ ||
+     $kv =~ ^MIN_DELTA=[0-9]+([.][0-9]+)?$ ]] ||
     { echo "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER with KEY in TRAIN_PAIRS, VOCAB, VALID_EVERY," \
-        "PATIENCE, MIN_UPDATES, MAX_UPDATES; got '$kv'" >&2; exit 2; }
+        "PATIENCE, MIN_UPDATES, MAX_UPDATES (whole numbers) or MIN_DELTA; got '$kv'" >&2; exit 2; }
   declare "$kv"
 done
 # shellcheck disable=SC2206
