@@ -200,7 +200,8 @@ def pm(xs, f=".2f"):
 
 
 def runs_table(entries):
-    lines = ["| run | seed | updates | best valid BLEU (update) | converged | test sacreBLEU "
+    lines = ["| run | seed | updates | best valid BLEU (update) | converged (rule's reference update) "
+             "| test sacreBLEU "
              "| test tokenized BLEU | s / update | training h | updates (h) to baseline's best valid |",
              "|---|---:|---:|---:|:---:|---:|---:|---:|---:|---:|"]
     for e in entries:
@@ -208,7 +209,8 @@ def runs_table(entries):
             f"{e['updates_to_baseline_bleu']} ({fmt(e['hours_to_baseline_bleu'])})")
         lines.append(
             f"| {e['name']} | {e['seed']} | {e['updates']} | {fmt(e['best_valid_bleu'])} ({e['best_update']}) "
-            f"| {'yes' if e['converged'] else 'no'} | {fmt(e['test_sacrebleu'])} | {fmt(e['test_tokenized_bleu'])} "
+            f"| {'yes' if e['converged'] else 'no'} ({e['rule_reference_update']}) "
+            f"| {fmt(e['test_sacrebleu'])} | {fmt(e['test_tokenized_bleu'])} "
             f"| {fmt(e['s_per_update'])} | {fmt(e['train_hours'])} | {reach} |")
     return "\n".join(lines) + "\n"
 
