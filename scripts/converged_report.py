@@ -423,11 +423,15 @@ def figure2(entries, out, speed_note):
                 ax.plot(xs, mean, color=f"C{i}", lw=1.8, label=f"{name} (mean of {len(es)})")
                 if len(es) > 1:
                     ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+                    for c in curves:  # each seed to its own end (the mean stops at the shortest)
+                        ax.plot([u * scale for u in sorted(c)], [c[u] for u in sorted(c)],
+                                color=f"C{i}", lw=0.6, alpha=0.5)
                 ax.set_xlabel(xlabel)
                 ax.set_ylabel(label)
                 ax.grid(alpha=0.3)
                 ax.legend(fontsize=9)
-    fig.suptitle("Multi30k De→En (converged protocol): mean over seeds, band = min–max")
+    fig.suptitle("Multi30k De→En (converged protocol): thick = mean over seeds, band = min–max "
+                 "(to the shortest run's end); thin = each seed")
     fig.text(0.5, 0.005, speed_note, ha="center", fontsize=8, color="dimgrey")
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     fig.savefig(out, dpi=110)
