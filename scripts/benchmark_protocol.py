@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,7 +65,17 @@ def seconds_per_update(log_text):
     return statistics.mean(1 / r for r in rates[1:])
 
 
+def resolve(program):
+    """program on PATH, else beside this Python (a virtual environment not on PATH)."""
+    found = shutil.which(program) or shutil.which(program, path=str(Path(sys.executable).parent))
+    if not found:
+        raise SystemExit(f"benchmark_protocol: {program} not found on PATH nor beside {sys.executable}: "
+                         "install fairseq (bash scripts/install.sh) or put .venv/bin on PATH")
+    return found
+
+
 def run_once(cmd, updates, threads, workdir):
+    cmd = [resolve(cmd[0])] + cmd[1:]
     cmd = with_flag(cmd, "--max-update", updates)
     cmd = with_flag(cmd, "--save-dir", workdir)
     cmd = with_flag(cmd, "--log-interval", INTERVAL)

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +242,10 @@ def test_benchmark_commands_are_the_drivers(tmp_path):
     assert cmd[0] == "fairseq-train" and flag(cmd, "--rdrop-passes") == "3"
     with pytest.raises(SystemExit, match="--configs: 'dropout'"):
         benchmark_protocol.protocol_command("dropout", dict(os.environ))
+
+
+def test_benchmark_names_a_missing_fairseq_train():
+    with pytest.raises(SystemExit, match="no-such-fairseq-train not found on PATH nor beside"):
+        benchmark_protocol.resolve("no-such-fairseq-train")
+    # found beside the interpreter even when the virtual environment is not on PATH
+    assert Path(benchmark_protocol.resolve("fairseq-train")).name == "fairseq-train"
