@@ -55,13 +55,6 @@ def valid_curve(rows, metric="bleu"):
     return sorted(by_update.items())
 
 
-def best_point(curve):
-    """(update, bleu) of the best valid BLEU; the last one on ties."""
-    best = None
-    for u, v in curve:
-        if best is None or v >= best[1]:
-            best = (u, v)
-    return best
 
 
 def improves(v, ref, min_delta):
@@ -76,6 +69,11 @@ def reference_point(curve, min_delta=MIN_DELTA):
         if improves(v, ref, min_delta):
             ref = (u, v)
     return ref
+
+
+def best_point(curve):
+    """(update, bleu) of the best valid BLEU; the last one on ties (as checkpoint_best.pt)."""
+    return reference_point(curve, 0.0)
 
 
 def stop_update(curve, fraction=FRACTION, patience=PATIENCE, min_updates=0, min_delta=MIN_DELTA):
