@@ -64,6 +64,8 @@ def record(argv):
     p.add_argument("--protocol-flags", default="", help="the protocol's fairseq-train flags")
     p.add_argument("--score-flags", default="", help="extra fairseq-generate flags of the test scoring")
     a = p.parse_args(argv)
+    if not a.min_delta >= 0:
+        p.error(f"--min-delta: expected a number >= 0, got {a.min_delta}")
     out = Path(a.out)
     rows = parse_log((out.parent / "train.log").read_text(errors="replace"), a.name)
     extra = a.extra.split()

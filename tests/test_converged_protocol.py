@@ -249,3 +249,12 @@ def test_benchmark_names_a_missing_fairseq_train():
         benchmark_protocol.resolve("no-such-fairseq-train")
     # found beside the interpreter even when the virtual environment is not on PATH
     assert Path(benchmark_protocol.resolve("fairseq-train")).name == "fairseq-train"
+
+
+def test_record_names_a_negative_min_delta(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        converged_report.main(["record", str(tmp_path / "run.json"), "--name", "rdrop_s1", "--experiment",
+                               "rdrop", "--alpha", "5", "--k", "1", "--verdict", "x", "--started", "t",
+                               "--threads", "1", "--git-commit", "abc", "--fraction", "0.7", "--patience",
+                               "5", "--min-updates", "0", "--max-updates", "0", "--min-delta", "-1"])
+    assert "--min-delta: expected a number >= 0, got -1.0" in capsys.readouterr().err
