@@ -127,7 +127,11 @@ def worker(spec):
         dataset=task.dataset("train"), max_tokens=cfg.dataset.max_tokens,
         max_positions=(1024, 1024), required_batch_size_multiple=8, seed=1,
     ).next_epoch_itr(shuffle=True)
-    batches = [next(itr) for _ in range(spec["warmup"] + spec["steps"])]
+    wanted = spec["warmup"] + spec["steps"]
+    if len(itr) < wanted:
+        raise SystemExit(f"--warmup + --steps: {wanted} updates, but one epoch of {spec['data']} has "
+                         f"{len(itr)} batches at --max-tokens {cfg.dataset.max_tokens}; ask for fewer")
+    batches = [next(itr) for _ in range(wanted)]
     cuda = spec["device"] == "cuda"
 
     def sync():
@@ -210,6 +214,20 @@ def generate_worker(spec, cfg, task, torch):
     return {"sentences_per_s": sentences / elapsed, "s_total": elapsed, "sentences": sentences}
 
 
+def device_name(device):
+    if device != "cuda":
+        return f"CPU, {os.cpu_count()} cores"
+    import torch
+
+    return torch.cuda.get_device_name(0)
+
+
+def torch_version():
+    import torch
+
+    return torch.__version__
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(REPO / "work/multi30k/data-bin"), help="fairseq data-bin (prepare-multi30k.sh)")
@@ -220,6 +238,8 @@ def main():
     p.add_argument("--warmup", type=int, default=3, help="untimed updates per run")
     p.add_argument("--full-size", action="store_true", help="transformer_iwslt_de_en sizes (6+6, 512) instead of 3+3, 256")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                   help="fp16 / bf16: fairseq's --fp16 / --bf16 (mixed precision, --device cuda only)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--gen-len", type=int, default=20, help="tokens per hypothesis in gen_* configs")
     p.add_argument("--vocab-size", type=int, default=0,
@@ -234,6 +254,8 @@ def main():
     for flag, v in (("--runs", args.runs), ("--steps", args.steps), ("--max-tokens", args.max_tokens)):
         if v < 1:
             p.error(f"{flag}: expected an integer >= 1, got {v}")
+    if args.precision != "fp32" and args.device != "cuda":
+        p.error(f"--precision {args.precision}: needs --device cuda (fairseq trains fp16/bf16 on GPUs only)")
     if args.vocab_size < 0:
         p.error(f"--vocab-size: expected 0 (the data's dictionary) or a size, got {args.vocab_size}")
     if not Path(args.data, "dict.de.txt").exists():
@@ -244,7 +266,8 @@ def main():
         arch, flags = config_flags(name, args.max_tokens)
         specs[name] = {
             "data": args.data, "arch": arch, "device": args.device, "threads": args.threads,
-            "flags": COMMON + ([] if args.full_size else SMALL) + flags,
+            "flags": COMMON + ([] if args.full_size else SMALL) + flags
+                     + ([] if args.precision == "fp32" else [f"--{args.precision}"]),
             "steps": args.steps, "warmup": args.warmup,
             "generate": name in GENERATE, "gen_len": args.gen_len, "vocab_size": args.vocab_size,
         }
@@ -262,20 +285,30 @@ def main():
             r = results[name][-1]
             print(f"run {run + 1}/{args.runs} {name:>18}: "
                   + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), file=sys.stderr)
+            write_json(args, results, complete=False)  # a run cut short keeps what it finished
 
-    med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()}
+    med = write_json(args, results, complete=True)
     print_table(med, [n for n in args.configs if n not in GENERATE],
                 ["s_per_update", "ms_per_1k_processed_tokens", "peak_mem_mb"])
     print_table(med, [n for n in args.configs if n in GENERATE], ["sentences_per_s"])
-    out = {
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
-        "device": args.device, "max_tokens": args.max_tokens, "runs": args.runs,
-        "steps": args.steps, "full_size": args.full_size, "vocab_size": args.vocab_size,
-        "median": med, "runs_raw": results,
-    }
+
+
+def write_json(args, results, complete):
+    """Medians of the runs so far; written to --json (if given) and returned."""
+    done = {n: rs for n, rs in results.items() if rs}
+    med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in done.items()}
     if args.json:
+        out = {
+            "command": " ".join([Path(sys.executable).name] + sys.argv),
+            "complete": complete,
+            "device": args.device, "device_name": device_name(args.device), "precision": args.precision,
+            "torch": torch_version(), "max_tokens": args.max_tokens, "runs": args.runs,
+            "steps": args.steps, "warmup": args.warmup, "full_size": args.full_size,
+            "vocab_size": args.vocab_size, "median": med, "runs_raw": done,
+        }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2))
+    return med
 
 
 if __name__ == "__main__":

@@ -258,3 +258,16 @@ def test_record_names_a_negative_min_delta(tmp_path, capsys):
                                "--threads", "1", "--git-commit", "abc", "--fraction", "0.7", "--patience",
                                "5", "--min-updates", "0", "--max-updates", "0", "--min-delta", "-1"])
     assert "--min-delta: expected a number >= 0, got -1.0" in capsys.readouterr().err
+
+
+def test_missing_fairseq_is_named_before_any_run(tmp_path):
+    """A driver started outside the environment stops at once, saying so
+    (instead of every run failing in its log)."""
+    import subprocess
+
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "WORK": str(tmp_path / "w")}
+    proc = subprocess.run(["bash", EX / "converged.sh", "rdrop_s1"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "converged.sh: fairseq-train not on PATH: activate the environment first" in proc.stderr
+    assert not (tmp_path / "w").exists()

@@ -114,6 +114,18 @@ for a in "${@:-headline}"; do
   esac
 done
 
+# The tools every run needs, checked before hours are spent: a run that fails
+# on a missing command is otherwise only seen in its log.
+if [ -z "${DRY_RUN:-}" ]; then
+  for tool in fairseq-train fairseq-generate fairseq-preprocess; do
+    command -v "$tool" > /dev/null || { echo "converged.sh: $tool not on PATH: activate the" \
+      "environment first (bash scripts/install.sh; source .venv/bin/activate)" >&2; exit 2; }
+  done
+  "$PY" -c "import matplotlib, sacrebleu" 2> /dev/null || { echo "converged.sh:" \
+    "$PY cannot import matplotlib and sacrebleu (the report and the scores need them):" \
+    "activate the environment first" >&2; exit 2; }
+fi
+
 # shellcheck disable=SC2207
 RUNS_LIST=($(printf '%s\n' "${RUNS_LIST[@]}" | awk '!seen[$0]++'))
 THREADS=$(( $(nproc) / LANES )); [ "$THREADS" -ge 1 ] || THREADS=1

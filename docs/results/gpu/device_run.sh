@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# On the lent GPU machine (python3 with torch, no fairseq, no network):
+# fairseq from its sdist on PYTHONPATH, then the CUDA tests and the GPU benchmark.
+#   bash .gpu/run.sh OUT_DIR            (WHL, TESTS_K, BENCH_ARGS, TEST_TIMEOUT, BENCH_TIMEOUT override)
+set -u
+export PYTHONUNBUFFERED=1
+R=$(cd "$(dirname "$0")/.." && pwd); OUT=${1:?OUT}; mkdir -p "$OUT"
+WHL=${WHL:-$R/.gpu/whl}
+t0=$(date +%s); stamp() { echo "[run.sh $(( $(date +%s) - t0 ))s] $*"; }
+{
+stamp start
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+rm -rf /tmp/site /tmp/fs && mkdir -p /tmp/site /tmp/fs
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$WHL"/*.whl || exit 3
+cp -r "$R/.gpu/pure/antlr4" /tmp/site/
+tar xzf "$R"/.gpu/fairseq_fixed-0.12.3.1.tar.gz -C /tmp/fs
+FS=/tmp/fs/fairseq_fixed-0.12.3.1
+(cd "$FS" && PYTHONPATH=/tmp/site python3 "$R/.gpu/build_ext.py" > /tmp/fs/build.log 2>&1) || { tail -30 /tmp/fs/build.log; exit 4; }
+export PYTHONPATH=/tmp/site:$FS:$R
+BIN=$(python3 -c "import os, sys; print(os.path.dirname(sys.executable))")
+for t in train preprocess generate; do
+  printf '#!/bin/sh\nexec "%s" -m fairseq_cli.%s "$@"\n' "$BIN/python3" "$t" > "$BIN/fairseq-$t"; chmod +x "$BIN/fairseq-$t"
+done
+python3 -c "import numpy, torch, fairseq, rdrop_fairseq; print('numpy', numpy.__version__, 'fairseq', fairseq.__version__, 'plugin', rdrop_fairseq.USER_DIR)" || exit 5
+stamp installed
+if [ "${TESTS_K:-}" != skip ]; then
+N=""; python3 -c "import xdist" 2>/dev/null && N="-n 4"
+MULTI30K_DIR=$R/.gpu/multi30k timeout "${TEST_TIMEOUT:-220}" python3 -m pytest tests/test_cuda.py $N -q -rA ${TESTS_K:+-k "$TESTS_K"} \
+  --junitxml "$OUT/test_cuda.xml" > "$OUT/test_cuda.txt" 2>&1
+echo "pytest rc $?"; grep -E "^(PASSED|FAILED|ERROR)|passed|failed" "$OUT/test_cuda.txt" | tail -50
+fi
+stamp tested
+if [ -n "${DIAG:-}" ]; then
+  timeout "${DIAG_TIMEOUT:-120}" python3 "$R/.gpu/diag.py" "$R/.gpu/iwslt14-bin" $DIAG > "$OUT/diag.txt" 2>&1
+  echo "diag rc $?"; grep "^==" "$OUT/diag.txt"
+  stamp diag
+fi
+timeout "${BENCH_TIMEOUT:-280}" python3 scripts/benchmark.py --data "$R/.gpu/iwslt14-bin" \
+  ${BENCH_ARGS:---device cuda --precision fp16 --full-size --runs 2 --steps 30 --warmup 5 --configs ls@N rdrop@N ls@2N realformer@N realformer_rdrop@N simcut@N rdrop_cutoff@N rdrop_plain@N rdrop_linear@N} \
+  --json "$OUT/benchmark_gpu.json" > "$OUT/benchmark_gpu.txt" 2> "$OUT/benchmark_gpu.err"
+echo "benchmark rc $?"; cat "$OUT/benchmark_gpu.txt"; tail -5 "$OUT/benchmark_gpu.err"
+stamp done
+} 2>&1 | tee "$OUT/run.log"
