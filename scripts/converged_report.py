@@ -53,6 +53,7 @@ def record(argv):
     p.add_argument("--verdict", required=True, help="convergence.py's last answer")
     p.add_argument("--started", required=True)
     p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the run trained")
     p.add_argument("--git-commit", required=True)
     p.add_argument("--fraction", type=float, required=True)
     p.add_argument("--patience", type=int, required=True)
@@ -89,12 +90,22 @@ def record(argv):
         "assess": convergence.assess(rows, a.fraction, a.patience, a.min_updates, a.min_delta),
         "protocol": protocol,
         "threads": a.threads,
+        "device": a.device if a.device == "cpu" else _gpu_name(),
         "git_commit": a.git_commit,
         "started": a.started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out.write_text(json.dumps(run, indent=1) + "\n")
     print(f"converged_report: wrote {out}")
+
+
+def _gpu_name():
+    try:
+        import torch
+
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    except Exception:  # recorded after the run: a missing name must not lose its results
+        return "cuda"
 
 
 def _number(v):
@@ -177,7 +188,8 @@ def summarize(runs, speed):
             "baseline_best_valid_bleu": target,
             "updates_to_baseline_bleu": reach,
             "hours_to_baseline_bleu": reach * spu / 3600 if (reach and spu) else None,
-            "threads": r["threads"], "git_commit": r["git_commit"],
+            "threads": r["threads"], "device": r.get("device", "cpu"),  # runs before the field: CPU
+            "git_commit": r["git_commit"],
         })
     return out
 

@@ -74,6 +74,7 @@ def test_each_configuration_gets_its_flags_and_the_protocols():
     (["dropout_s1"], {}, "got 'dropout_s1'"),
     (["rdrop_s0"], {}, "got 'rdrop_s0'"),
     ([], {"LANES": "0"}, "converged.sh: LANES: expected a whole number >= 1, got '0'"),
+    ([], {"DEVICE": "gpu"}, "converged.sh: DEVICE: expected cpu or cuda, got 'gpu'"),
     ([], {"TEST_PROTOCOL": "FRACTION=1"}, "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER"),
     ([], {"TEST_PROTOCOL": "MIN_DELTA=-1"}, "converged.sh: TEST_PROTOCOL: expected KEY=NUMBER"),
     ([], {"TEST_PROTOCOL": "PATIENCE=0.5"}, "got 'PATIENCE=0.5'"),
@@ -271,3 +272,9 @@ def test_missing_fairseq_is_named_before_any_run(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "converged.sh: fairseq-train not on PATH: activate the environment first" in proc.stderr
     assert not (tmp_path / "w").exists()
+
+
+def test_device_cuda_drops_only_the_cpu_flag():
+    cpu, gpu = listed("rdrop_s1"), listed("rdrop_s1", DEVICE="cuda")
+    assert "--cpu" in cpu["rdrop_s1"] and "--cpu" not in gpu["rdrop_s1"]
+    assert [c for c in cpu["rdrop_s1"] if c != "--cpu"] == gpu["rdrop_s1"]

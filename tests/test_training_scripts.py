@@ -149,6 +149,8 @@ def test_extra_flags_override_the_preset_and_tensorboard():
      "MINUTES: expected a number of minutes > 0, got '0'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "VALID_EVERY": "ten"},
      "VALID_EVERY: expected a whole number of updates >= 1, got 'ten'"),
+    ("train.sh", ["rdrop", "D", "S"], {"PRESET": "multi30k-cpu", "DEVICE": "gpu"},
+     "train.sh: DEVICE: expected cpu or cuda, got 'gpu'"),
     ("sweep.sh", ["beta", "D", "S", "R"], {}, "expected alpha, k or all, got 'beta'"),
     ("sweep.sh", ["alpha", "D", "S", "R"], {"LANES": "0"}, "LANES: expected a whole number >= 1, got '0'"),
     ("sweep.sh", ["alpha", "D", "S", "R"], {"RUNS": "k_2"}, "RUNS: 'k_2' is not one of: alpha_1 alpha_3"),

@@ -27,7 +27,8 @@
 # unfinished one continues from its checkpoint in WORK/<run>.
 # Knobs: WORK (runs and data, default ~/runs/converged), RESULTS (default
 # docs/results/converged), RAW (Multi30k, default ../shared/data/multi30k),
-# LANES (runs at a time, each on nproc/LANES threads; default 1), COMMIT=1
+# LANES (runs at a time, each on nproc/LANES threads; default 1), DEVICE
+# (cpu, the protocol's, or cuda: train and score on the GPU, fp32), COMMIT=1
 # (git-commit each run's results as soon as it ends), REPORT=0 (skip
 # scripts/converged_report.py at the end), DRY_RUN=1 (list each run's first
 # fairseq-train command).
@@ -76,6 +77,12 @@ WORK=${WORK:-$HOME/runs/converged}
 RESULTS=${RESULTS:-$ROOT/docs/results/converged}
 RAW=${RAW:-$ROOT/../shared/data/multi30k}
 LANES=${LANES:-1}
+DEVICE=${DEVICE:-cpu}
+case "$DEVICE" in
+  cpu) ON_CPU=--cpu ;;
+  cuda) ON_CPU= ;;
+  *) echo "converged.sh: DEVICE: expected cpu or cuda, got '$DEVICE'" >&2; exit 2 ;;
+esac
 [[ $LANES =~ ^[1-9][0-9]*$ ]] || { echo "converged.sh: LANES: expected a whole number >= 1, got '$LANES'" >&2; exit 2; }
 
 HEADLINE="baseline_s1 rdrop_s1 baseline_s2 rdrop_s2 baseline_s3 rdrop_s3"
@@ -136,7 +143,7 @@ train() {  # run updates: train.sh with the protocol (DRY_RUN=1 train ...: its c
   local run=$1 updates=$2 exp alpha k extra
   read -r exp alpha k extra <<< "$(config "$run")"
   # shellcheck disable=SC2086
-  PRESET=multi30k-cpu UPDATES=$updates VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
+  PRESET=multi30k-cpu DEVICE=$DEVICE UPDATES=$updates VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
     bash "$HERE/train.sh" "$exp" "$DATA" "$WORK/$run" "${run##*_s}" "${PROTOCOL[@]}" $extra
 }
 
@@ -162,17 +169,17 @@ one_run() {  # errors are checked one by one: set -e does not reach into a backg
     train "$run" "${verdict#train }" > /dev/null || return 1
   done
   echo "converged: $run: $verdict; scoring checkpoint_best.pt on test2016"
-  bash "$HERE/score.sh" "$DATA" "$save/checkpoint_best.pt" "${DATA%/data-bin}/raw/test.en" "$save/test" --cpu \
+  bash "$HERE/score.sh" "$DATA" "$save/checkpoint_best.pt" "${DATA%/data-bin}/raw/test.en" "$save/test" $ON_CPU \
     ${TEST_SCORE_FLAGS:-} > /dev/null || return 1
   mkdir -p "$out" && cp "$save/train.log" "$out/train.log" && cp "$save/test/hyp.txt" "$out/test_hyp.txt" &&
   { echo "# $run: fairseq-train segments (each resumes from checkpoint_last.pt), then scoring"
     cat "$save/commands.sh"
-    echo "bash examples/translation/score.sh $DATA $save/checkpoint_best.pt ${DATA%/data-bin}/raw/test.en $save/test --cpu ${TEST_SCORE_FLAGS:-}"
+    echo "bash examples/translation/score.sh $DATA $save/checkpoint_best.pt ${DATA%/data-bin}/raw/test.en $save/test $ON_CPU ${TEST_SCORE_FLAGS:-}"
   } > "$out/commands.sh" &&
   "$PY" "$ROOT/scripts/parse_logs.py" "$run=$save/train.log" --csv "$out/curves.csv" &&
   "$PY" "$ROOT/scripts/converged_report.py" record "$out/run.json" --name "$run" --experiment "$exp" \
     --alpha "$alpha" --k "$k" --extra "$extra" --verdict "$verdict" --started "$(cat "$save/started")" \
-    --threads "$THREADS" --git-commit "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --threads "$THREADS" --device "$DEVICE" --git-commit "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
     --fraction "$FRACTION" --patience "$PATIENCE" --min-updates "$MIN_UPDATES" \
     --max-updates "$MAX_UPDATES" --min-delta "$MIN_DELTA" --protocol "train_pairs=$TRAIN_PAIRS vocab=$VOCAB valid_every=$VALID_EVERY" \
     --protocol-flags "${PROTOCOL[*]}" --score-flags "${TEST_SCORE_FLAGS:-}" &&

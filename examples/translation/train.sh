@@ -32,7 +32,8 @@
 #               3+3 layers, 256 dim, 512 FFN; lr 1e-3 with 150 warm-up updates;
 #               UPDATES updates if set, else MINUTES of training wall-clock
 #               (default 20); detokenized valid BLEU every VALID_EVERY updates
-#               (default 100).
+#               (default 100). DEVICE=cuda trains it on the GPU instead (fp32, as
+#               on the CPU; default DEVICE=cpu).
 # FP16        iwslt14 and wmt14 train in fp16 (as the official code) when
 #             nvidia-smi sees a GPU; FP16=1 / FP16=0 forces it on / off.
 # Always: --log-format json appended to SAVE_DIR/train.log (fairseq resumes from
@@ -111,8 +112,13 @@ case "$PRESET" in
     fi
     [[ $VALID_EVERY =~ ^[1-9][0-9]*$ ]] ||
       { echo "train.sh: VALID_EVERY: expected a whole number of updates >= 1, got '$VALID_EVERY'" >&2; exit 2; }
+    case "${DEVICE:-cpu}" in
+      cpu) ON_CPU=(--cpu) ;;
+      cuda) ON_CPU=() ;;
+      *) echo "train.sh: DEVICE: expected cpu or cuda, got '$DEVICE'" >&2; exit 2 ;;
+    esac
     SETUP=(--dropout 0.3 --weight-decay 1e-4 "${EVAL_BLEU[@]}" --required-batch-size-multiple 1
-           --cpu --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
+           "${ON_CPU[@]}" --encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 --decoder-embed-dim 256
            --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 --lr 1e-3 --warmup-updates 150
            "${BUDGET[@]}"
            --eval-bleu-remove-bpe sentencepiece --eval-bleu-detok space

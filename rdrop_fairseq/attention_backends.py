@@ -1,0 +1,35 @@
+"""RDROP_CUDNN_ATTENTION=0: keep torch's scaled-dot-product attention off cuDNN.
+
+fairseq's ``MultiheadAttention`` calls torch's ``multi_head_attention_forward``,
+which recent torch builds send to cuDNN's fused attention on Hopper GPUs. On an
+H200 with torch 2.11 each such call cost 8-13 ms of host time for ~0.05 ms of
+GPU time (docs/gpu.md): consistent with a new cuDNN plan for every sequence
+length, which translation batches change at every update. Whether switching the
+backend off restores the speed is not yet measured; the switch is here so that
+``fairseq-train`` (which only this plugin's import lets us reach) can try it.
+
+Read once, when the plugin is imported (``--user-dir``); unset or ``1`` leaves
+torch's choice alone. It changes a process-wide torch setting, hence opt-in.
+"""
+
+import logging
+import os
+
+import torch
+
+from rdrop_fairseq.flags import FlagError
+
+logger = logging.getLogger(__name__)
+ENV = "RDROP_CUDNN_ATTENTION"
+
+
+def apply_cudnn_attention_setting(value=None) -> bool:
+    """Apply ``RDROP_CUDNN_ATTENTION`` (or ``value``); True if cuDNN attention was switched off."""
+    value = os.environ.get(ENV, "") if value is None else value
+    if value in ("", "1"):
+        return False
+    if value != "0":
+        raise FlagError(ENV, "0 (switch cuDNN attention off) or 1 / unset (torch's default)", value)
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    logger.info(f"{ENV}=0: torch's scaled-dot-product attention will not use cuDNN")
+    return True

@@ -1,0 +1,45 @@
+"""RDROP_CUDNN_ATTENTION: torch's cuDNN attention switch, and a named error."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, run
+from rdrop_fairseq import FlagError
+from rdrop_fairseq.attention_backends import apply_cudnn_attention_setting
+
+
+@pytest.fixture
+def restore_cudnn_sdp():
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    yield
+    torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+@pytest.mark.parametrize("value, off", [("", False), ("1", False), ("0", True)])
+def test_zero_switches_cudnn_attention_off_and_nothing_else_does(restore_cudnn_sdp, value, off):
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    assert apply_cudnn_attention_setting(value) is off
+    assert torch.backends.cuda.cudnn_sdp_enabled() is (not off)
+
+
+def test_other_values_are_named(restore_cudnn_sdp):
+    with pytest.raises(FlagError, match=r"RDROP_CUDNN_ATTENTION: expected 0 .* got 'no'"):
+        apply_cudnn_attention_setting("no")
+
+
+def test_read_when_the_plugin_is_imported():
+    code = "import torch, rdrop_fairseq; print(torch.backends.cuda.cudnn_sdp_enabled())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"RDROP_CUDNN_ATTENTION": "0", "PATH": "/usr/bin:/bin"}).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_a_bad_value_stops_fairseq_train_with_the_name(data_bin, tmp_path):
+    proc = run([BIN / "fairseq-train", data_bin, "--user-dir", "rdrop_fairseq", "--save-dir", tmp_path,
+                "--max-update", "1"] + SMALL_MODEL + TRAIN_FLAGS,
+               check=False, env_extra={"RDROP_CUDNN_ATTENTION": "off"})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "RDROP_CUDNN_ATTENTION: expected 0" in proc.stderr
