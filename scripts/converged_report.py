@@ -24,7 +24,6 @@ configuration measured alone on the machine). Writes into RESULTS:
 
 import argparse
 import json
-import math
 import re
 import statistics
 import sys

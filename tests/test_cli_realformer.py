@@ -3,7 +3,7 @@
 import re
 
 import rdrop_fairseq
-from cli import BIN, SMALL_REALFORMER, TRAIN_FLAGS, json_logs, run
+from cli import BIN, SMALL_REALFORMER, TRAIN_FLAGS, generate_valid, json_logs, run
 
 CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
 
@@ -17,10 +17,7 @@ def test_realformer_with_rdrop_and_multi_sample_dropout_trains_and_decodes(data_
     assert float(inner[-1]["loss"]) < float(inner[0]["loss"]) - 1.0
     assert "RealformerModel" in proc.stderr + proc.stdout or "ResidualMultiheadAttention" in proc.stderr + proc.stdout
 
-    gen = run([BIN / "fairseq-generate", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
-               "--cpu", "--path", tmp_path / "checkpoint_last.pt", "--gen-subset", "valid",
-               "--beam", "5", "--max-tokens", "4000", "--max-len-b", "30",
-               "--required-batch-size-multiple", "1"])
+    gen = generate_valid(data_bin, tmp_path / "checkpoint_last.pt", "--cpu")
     assert sum(l.startswith("H-") for l in gen.stdout.splitlines()) == 1014
     assert re.search(r"BLEU4? = \d", gen.stdout)
 

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 import rdrop_fairseq
-from cli import BIN, SMALL_MODEL, SMALL_REALFORMER, TRAIN_FLAGS, json_logs, run
+from cli import BIN, SMALL_MODEL, SMALL_REALFORMER, TRAIN_FLAGS, generate_valid, json_logs, run
 from fairseq_helpers import build, make_sample, model_flags
 from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
 from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss, fused_simcut_loss
@@ -238,9 +238,6 @@ def test_fairseq_train_on_cuda(data_bin, tmp_path, name):
 def test_fp16_checkpoint_generates_on_cuda(data_bin, tmp_path):
     run([BIN / "fairseq-train", data_bin, "--save-dir", tmp_path, "--max-update", "60"]
         + GPU_TRAIN_FLAGS + CRIT + CLI_MODES["realformer_msd_rdrop_fp16"])
-    gen = run([BIN / "fairseq-generate", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
-               "--fp16", "--path", tmp_path / "checkpoint_last.pt", "--gen-subset", "valid",
-               "--beam", "5", "--max-tokens", "4000", "--max-len-b", "30",
-               "--required-batch-size-multiple", "1"])
+    gen = generate_valid(data_bin, tmp_path / "checkpoint_last.pt", "--fp16")
     assert sum(l.startswith("H-") for l in gen.stdout.splitlines()) == 1014
     assert re.search(r"BLEU4? = \d", gen.stdout)
