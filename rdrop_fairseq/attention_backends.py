@@ -8,6 +8,9 @@ length, which translation batches change at every update. Whether switching the
 backend off restores the speed is not yet measured; the switch is here so that
 ``fairseq-train`` (which only this plugin's import lets us reach) can try it.
 
+torch's own opt-in ``TORCH_CUDNN_SDPA_AVOID_RECOMPILE=1`` (pytorch/pytorch#155958)
+targets the same recompiling while keeping cuDNN; it needs nothing from us.
+
 Read once, when the plugin is imported (``--user-dir``); unset or ``1`` leaves
 torch's choice alone. It changes a process-wide torch setting, hence opt-in.
 """
