@@ -190,7 +190,9 @@ def test_cutoff_masks_on_cuda_are_seeded_and_exact(mode):
 
 
 # ---------------------------------------------------------------- the real CLIs
-GPU_TRAIN_FLAGS = [f for f in TRAIN_FLAGS if f != "--cpu"]
+# One GPU even where there are more (fairseq-train would otherwise spawn one
+# worker per GPU).
+GPU_TRAIN_FLAGS = [f for f in TRAIN_FLAGS if f != "--cpu"] + ["--distributed-world-size", "1"]
 CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--user-dir", rdrop_fairseq.USER_DIR]
 ALPHA5 = ["--rdrop-alpha", "5"]
 SIMCUT = ["--rdrop-alpha", "3", "--cutoff-rate", "0.05", "--cutoff-copies", "second"]
