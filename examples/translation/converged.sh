@@ -31,12 +31,13 @@
 # (cpu, the protocol's, or cuda: train and score on the GPU, fp32), COMMIT=1
 # (git-commit each run's results as soon as it ends), REPORT=0 (skip
 # scripts/converged_report.py at the end), DRY_RUN=1 (list each run's first
-# fairseq-train command).
+# fairseq-train command), GIT_COMMIT (recorded in run.json; default: the
+# checkout's HEAD, for copies without .git).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PY=${PYTHON:-python}
-case "${1:-}" in -h|--help) sed -n '2,32p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,35p' "$0"; exit 0 ;; esac
 
 # ---- the protocol: change it only together with docs/results/converged ----
 TRAIN_PAIRS=2000        # the first N pairs of Multi30k's training set
@@ -179,7 +180,7 @@ one_run() {  # errors are checked one by one: set -e does not reach into a backg
   "$PY" "$ROOT/scripts/parse_logs.py" "$run=$save/train.log" --csv "$out/curves.csv" &&
   "$PY" "$ROOT/scripts/converged_report.py" record "$out/run.json" --name "$run" --experiment "$exp" \
     --alpha "$alpha" --k "$k" --extra "$extra" --verdict "$verdict" --started "$(cat "$save/started")" \
-    --threads "$THREADS" --device "$DEVICE" --git-commit "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    --threads "$THREADS" --device "$DEVICE" --git-commit "${GIT_COMMIT:-$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)}" \
     --fraction "$FRACTION" --patience "$PATIENCE" --min-updates "$MIN_UPDATES" \
     --max-updates "$MAX_UPDATES" --min-delta "$MIN_DELTA" --protocol "train_pairs=$TRAIN_PAIRS vocab=$VOCAB valid_every=$VALID_EVERY" \
     --protocol-flags "${PROTOCOL[*]}" --score-flags "${TEST_SCORE_FLAGS:-}" &&

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# On the lent GPU machine (python3 with torch, no fairseq, no network):
-# fairseq from its sdist on PYTHONPATH, then the CUDA tests and the GPU benchmark.
-#   bash .gpu/run.sh OUT_DIR            (WHL, TESTS_K, BENCH_ARGS, TEST_TIMEOUT, BENCH_TIMEOUT override)
+# On the lent GPU machine (python3 with torch, no fairseq, no network): fairseq
+# from its sdist on PYTHONPATH, then, each stage optional:
+#   tests     tests/test_cuda.py (TESTS_K=skip: none; else a -k expression or all)
+#   DIAG      scripts/profile_gpu_update.py's predecessor on the listed configs
+#   PROTOCOL_RUNS  converged.sh runs with DEVICE=cuda (PROTOCOL_LANES at a time,
+#             PROTOCOL_ENV e.g. RDROP_CUDNN_ATTENTION=0, PROTOCOL_TIMEOUT s);
+#             results and logs come back as protocol_results.tgz / protocol_logs.tgz
+#   bench     scripts/benchmark.py with BENCH_ARGS (skip: none)
+#   bash .gpu/run.sh OUT_DIR
+# Ran on an H200 on 2026-11-26 with the tests, DIAG and bench stages; the
+# PROTOCOL stage has run only in a CPU rehearsal (PROTOCOL_DEVICE=cpu).
 set -u
 export PYTHONUNBUFFERED=1
 R=$(cd "$(dirname "$0")/.." && pwd); OUT=${1:?OUT}; mkdir -p "$OUT"
@@ -36,7 +44,21 @@ if [ -n "${DIAG:-}" ]; then
   echo "diag rc $?"; grep "^==" "$OUT/diag.txt"
   stamp diag
 fi
-timeout "${BENCH_TIMEOUT:-280}" python3 scripts/benchmark.py --data "$R/.gpu/iwslt14-bin" \
+if [ -n "${PROTOCOL_RUNS:-}" ]; then
+  # converged protocol runs on the GPU, many at a time; results come back as one tarball
+  ln -sf "$BIN/python3" "$BIN/python" 2>/dev/null || true
+  mkdir -p /tmp/conv-results
+  PYTHON=python3 DEVICE=${PROTOCOL_DEVICE:-cuda} LANES=${PROTOCOL_LANES:-12} WORK=/tmp/conv-runs \
+    RESULTS=/tmp/conv-results RAW="$R/.gpu/multi30k" REPORT=0 GIT_COMMIT=$(cat "$R/.gpu/commit" 2>/dev/null) \
+    env ${PROTOCOL_ENV:-} timeout "${PROTOCOL_TIMEOUT:-400}" \
+    bash examples/translation/converged.sh $PROTOCOL_RUNS > "$OUT/protocol.log" 2>&1
+  echo "protocol rc $?"; tail -30 "$OUT/protocol.log"
+  for f in /tmp/conv-runs/*.out; do echo "== $f"; tail -3 "$f"; done
+  tar czf "$OUT/protocol_results.tgz" -C /tmp/conv-results . && ls -la "$OUT/protocol_results.tgz"
+  tar czf "$OUT/protocol_logs.tgz" -C /tmp/conv-runs --exclude='*.pt' --exclude='data-*' . 2>/dev/null || true
+  stamp protocol
+fi
+[ "${BENCH_ARGS:-}" = skip ] || timeout "${BENCH_TIMEOUT:-280}" python3 scripts/benchmark.py --data "$R/.gpu/iwslt14-bin" \
   ${BENCH_ARGS:---device cuda --precision fp16 --full-size --runs 2 --steps 30 --warmup 5 --configs ls@N rdrop@N ls@2N realformer@N realformer_rdrop@N simcut@N rdrop_cutoff@N rdrop_plain@N rdrop_linear@N} \
   --json "$OUT/benchmark_gpu.json" > "$OUT/benchmark_gpu.txt" 2> "$OUT/benchmark_gpu.err"
 echo "benchmark rc $?"; cat "$OUT/benchmark_gpu.txt"; tail -5 "$OUT/benchmark_gpu.err"
