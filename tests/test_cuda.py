@@ -243,3 +243,26 @@ def test_fp16_checkpoint_generates_on_cuda(data_bin, tmp_path):
     gen = generate_valid(data_bin, tmp_path / "checkpoint_last.pt", "--fp16")
     assert sum(l.startswith("H-") for l in gen.stdout.splitlines()) == 1014
     assert re.search(r"BLEU4? = \d", gen.stdout)
+
+
+def test_fp16_resume_continues_the_run(data_bin, tmp_path):
+    """Killed after 6 updates and restarted: the loss scale, k-step phase and cutoff
+    masks carry on, so updates 7-12 match an uninterrupted run (up to the GPU's
+    non-deterministic reductions)."""
+    flags = GPU_TRAIN_FLAGS + CRIT + CLI_MODES["kstep_2_fp16"] + [
+        "--cutoff-rate", "0.05", "--cutoff-copies", "second", "--log-interval", "1",
+        "--save-interval-updates", "6"]
+
+    def train(save, updates):
+        out = run([BIN / "fairseq-train", data_bin, "--save-dir", save, "--max-update", str(updates)] + flags)
+        text = out.stdout + out.stderr
+        return text, {int(r["num_updates"]): r for r in json_logs(text, "train_inner")}
+
+    _, straight = train(tmp_path / "a", 12)
+    train(tmp_path / "b", 6)
+    out, resumed = train(tmp_path / "b", 12)
+    assert "@ 6 updates)" in out and sorted(resumed) == list(range(7, 13))
+    for u in range(7, 13):
+        assert resumed[u]["rdrop_frac"] == straight[u]["rdrop_frac"], u
+        assert resumed[u]["loss_scale"] == straight[u]["loss_scale"], u
+        assert float(resumed[u]["loss"]) == pytest.approx(float(straight[u]["loss"]), rel=1e-2), u
