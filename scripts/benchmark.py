@@ -214,18 +214,18 @@ def generate_worker(spec, cfg, task, torch):
     return {"sentences_per_s": sentences / elapsed, "s_total": elapsed, "sentences": sentences}
 
 
-def device_name(device):
-    if device != "cuda":
-        return f"CPU, {os.cpu_count()} cores"
+def run_setting(args):
+    """What the JSON says of the whole run, found once (the device's name needs CUDA)."""
     import torch
 
-    return torch.cuda.get_device_name(0)
-
-
-def torch_version():
-    import torch
-
-    return torch.__version__
+    return {
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "device": args.device,
+        "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {os.cpu_count()} cores",
+        "precision": args.precision, "torch": torch.__version__, "max_tokens": args.max_tokens,
+        "runs": args.runs, "steps": args.steps, "warmup": args.warmup, "full_size": args.full_size,
+        "vocab_size": args.vocab_size,
+    }
 
 
 def main():
@@ -271,6 +271,7 @@ def main():
             "steps": args.steps, "warmup": args.warmup,
             "generate": name in GENERATE, "gen_len": args.gen_len, "vocab_size": args.vocab_size,
         }
+    setting = run_setting(args) if args.json else None
     results = {name: [] for name in args.configs}
     for run in range(args.runs):
         for name in args.configs:
@@ -285,29 +286,21 @@ def main():
             r = results[name][-1]
             print(f"run {run + 1}/{args.runs} {name:>18}: "
                   + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), file=sys.stderr)
-            write_json(args, results, complete=False)  # a run cut short keeps what it finished
+            write_json(args.json, setting, results, complete=False)  # a run cut short keeps what it finished
 
-    med = write_json(args, results, complete=True)
+    med = write_json(args.json, setting, results, complete=True)
     print_table(med, [n for n in args.configs if n not in GENERATE],
                 ["s_per_update", "ms_per_1k_processed_tokens", "peak_mem_mb"])
     print_table(med, [n for n in args.configs if n in GENERATE], ["sentences_per_s"])
 
 
-def write_json(args, results, complete):
-    """Medians of the runs so far; written to --json (if given) and returned."""
+def write_json(path, setting, results, complete):
+    """Medians of the runs so far; written to path (if given) and returned."""
     done = {n: rs for n, rs in results.items() if rs}
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in done.items()}
-    if args.json:
-        out = {
-            "command": " ".join([Path(sys.executable).name] + sys.argv),
-            "complete": complete,
-            "device": args.device, "device_name": device_name(args.device), "precision": args.precision,
-            "torch": torch_version(), "max_tokens": args.max_tokens, "runs": args.runs,
-            "steps": args.steps, "warmup": args.warmup, "full_size": args.full_size,
-            "vocab_size": args.vocab_size, "median": med, "runs_raw": done,
-        }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2))
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(dict(setting, complete=complete, median=med, runs_raw=done), indent=2))
     return med
 
 

@@ -55,8 +55,6 @@ def valid_curve(rows, metric="bleu"):
     return sorted(by_update.items())
 
 
-
-
 def improves(v, ref, min_delta):
     return ref is None or v - ref[1] >= min_delta - EPS
 

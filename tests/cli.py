@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import rdrop_fairseq
 from fairseq_helpers import model_flags
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,8 +63,6 @@ TRAIN_FLAGS = [
 
 def generate_valid(data_bin, checkpoint, *flags):
     """fairseq-generate, beam 5, over all 1,014 valid sentences (none dropped)."""
-    import rdrop_fairseq
-
     return run([BIN / "fairseq-generate", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--path", checkpoint, "--gen-subset", "valid", "--beam", "5", "--max-tokens", "4000",
                 "--max-len-b", "30", "--required-batch-size-multiple", "1", *flags])
