@@ -212,9 +212,17 @@ def test_report_says_what_is_not_measured(tmp_path):
     claims = (res / "claims.md").read_text()
     assert "2. **The baseline is ahead early**: did not hold" in claims
     assert "seed 2: baseline ahead at 1 of 2 validations before update 300" in claims
+    assert "except at 100 (10.00 vs 12.00)" in claims
     assert "3. BLEU peaks at a middle alpha: not measured yet (1 value(s) of alpha finished)" in claims
     runs = json.loads((res / "summary.json").read_text())["runs"]
     assert not runs[0]["converged"] and runs[0]["s_per_update"] is None  # 300 > 0.7 * 400; no speed.json
+
+
+def test_early_verdict_has_a_middle_ground():
+    assert converged_report.early_verdict([1.0, 1.0]) == "held"
+    assert converged_report.early_verdict([1.0, 8 / 9]) == "held at most validations"
+    assert converged_report.early_verdict([1.0, 0.5]) == "did not hold"
+    assert converged_report.early_verdict([]) == "did not hold"
 
 
 def test_report_without_runs_folder_names_the_flag(tmp_path, capsys):
