@@ -43,3 +43,18 @@ def test_a_bad_value_stops_fairseq_train_with_the_name(data_bin, tmp_path):
                check=False, env_extra={"RDROP_CUDNN_ATTENTION": "off"})
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "RDROP_CUDNN_ATTENTION: expected 0" in proc.stderr
+
+
+@pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1"), ("0", "0")])
+def test_train_sh_switches_cudnn_attention_off_unless_told(tmp_path, given, seen):
+    # a stand-in fairseq-train that records the variable train.sh hands it
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "fairseq-train").write_text('#!/bin/sh\necho "RDROP_CUDNN_ATTENTION=${RDROP_CUDNN_ATTENTION-unset}"\n')
+    (fake / "fairseq-train").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "PRESET": "multi30k-cpu", "UPDATES": "1"}
+    if given is not None:
+        env["RDROP_CUDNN_ATTENTION"] = given
+    subprocess.run(["bash", "examples/translation/train.sh", "baseline", str(tmp_path / "data"), str(tmp_path / "save")],
+                   env=env, check=True, capture_output=True, text=True)
+    assert (tmp_path / "save" / "train.log").read_text().splitlines() == [f"RDROP_CUDNN_ATTENTION={seen}"]

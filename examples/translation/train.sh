@@ -36,6 +36,10 @@
 #               on the CPU; default DEVICE=cpu).
 # FP16        iwslt14 and wmt14 train in fp16 (as the official code) when
 #             nvidia-smi sees a GPU; FP16=1 / FP16=0 forces it on / off.
+# RDROP_CUDNN_ATTENTION  0 unless set: torch's cuDNN attention off for the run.
+#             On an H100 with torch 2.11, cuDNN re-planned for every batch shape and
+#             made fairseq's updates 5.5x slower (docs/gpu.md); 1 keeps torch's choice.
+#             No effect on the CPU. The plugin logs it when it loads.
 # Always: --log-format json appended to SAVE_DIR/train.log (fairseq resumes from
 # SAVE_DIR/checkpoint_last.pt, and the log keeps the whole run); TensorBoard too
 # when TENSORBOARD_DIR is set (needs tensorboardX). DRY_RUN=1 prints the command.
@@ -44,7 +48,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -lt 3 ]; then
-  sed -n '2,48p' "$0" >&2; exit 2
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2
 fi
 EXP=$1; DATA=$2; SAVE=$3; shift 3
 SEED=1
@@ -54,6 +58,7 @@ if [ "$EXP" = simcut ]; then ALPHA=${ALPHA:-3}; else ALPHA=${ALPHA:-5}; fi
 [[ $CUTOFF =~ ^0*([.][0-9]+)?$|^0[.][0-9]*$ ]] ||
   { echo "train.sh: CUTOFF: expected a cutoff rate in [0, 1), got '$CUTOFF'" >&2; exit 2; }
 PY=${PYTHON:-python}
+export RDROP_CUDNN_ATTENTION=${RDROP_CUDNN_ATTENTION:-0}
 
 case "$PRESET" in
   iwslt14|multi30k-cpu) ARCH=transformer_iwslt_de_en; REALFORMER_ARCH=transformer_realformer_iwslt_de_en ;;

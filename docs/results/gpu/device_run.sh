@@ -6,9 +6,15 @@
 #   PROTOCOL_RUNS  converged.sh runs with DEVICE=cuda (PROTOCOL_LANES at a time,
 #             PROTOCOL_ENV e.g. RDROP_CUDNN_ATTENTION=0, PROTOCOL_TIMEOUT s);
 #             results and logs come back as protocol_results.tgz / protocol_logs.tgz
+#   PROFILE   scripts/profile_gpu_update.py on the listed configs under each attention
+#             setting (default, RDROP_CUDNN_ATTENTION=0, TORCH_CUDNN_SDPA_AVOID_RECOMPILE=1);
+#             the fastest on rdrop@N is kept for the bench stage
 #   bench     scripts/benchmark.py with BENCH_ARGS (skip: none)
+#   PROBE_RUNS  converged.sh at PROBE_UPDATES updates, one lane, then PROBE_MANY in PROBE_LANES
+#             (protocol_probe.sh, which ran, is the train.sh-only version of it)
 #   bash .gpu/run.sh OUT_DIR
-# Ran on an H200 on 2026-11-26 with the tests, DIAG and bench stages; the
+# Ran on an H200 on 2026-11-26 (tests, DIAG, bench) and an H100 on 2026-11-26
+# (tests, PROFILE, bench; the PROBE stage failed on the python link, fixed since); the
 # PROTOCOL stage has run only in a CPU rehearsal (PROTOCOL_DEVICE=cpu).
 set -u
 export PYTHONUNBUFFERED=1
@@ -46,7 +52,7 @@ if [ -n "${DIAG:-}" ]; then
 fi
 if [ -n "${PROTOCOL_RUNS:-}" ]; then
   # converged protocol runs on the GPU, many at a time; results come back as one tarball
-  ln -sf "$BIN/python3" "$BIN/python" 2>/dev/null || true
+  [ -e "$BIN/python" ] || ln -s python3 "$BIN/python"  # never -f: python3 may itself link to python
   mkdir -p /tmp/conv-results
   PYTHON=python3 DEVICE=${PROTOCOL_DEVICE:-cuda} LANES=${PROTOCOL_LANES:-12} WORK=/tmp/conv-runs \
     RESULTS=/tmp/conv-results RAW="$R/.gpu/multi30k" REPORT=0 GIT_COMMIT=$(cat "$R/.gpu/commit" 2>/dev/null) \
@@ -58,9 +64,39 @@ if [ -n "${PROTOCOL_RUNS:-}" ]; then
   tar czf "$OUT/protocol_logs.tgz" -C /tmp/conv-runs --exclude='*.pt' --exclude='data-*' . 2>/dev/null || true
   stamp protocol
 fi
+if [ -n "${PROFILE:-}" ]; then
+  # the same profile under each attention setting; the fastest on rdrop@N is used for the benchmark
+  for v in default RDROP_CUDNN_ATTENTION=0 TORCH_CUDNN_SDPA_AVOID_RECOMPILE=1; do
+    e=""; [ "$v" = default ] || e=$v
+    env $e timeout "${PROFILE_TIMEOUT:-60}" python3 scripts/profile_gpu_update.py "$R/.gpu/iwslt14-bin" $PROFILE > "$OUT/profile_${v%%=*}.txt" 2>&1
+    echo "profile $v rc $?"; grep "^==" "$OUT/profile_${v%%=*}.txt"
+  done
+  BEST=$(for v in default RDROP_CUDNN_ATTENTION TORCH_CUDNN_SDPA_AVOID_RECOMPILE; do
+           m=$(grep -m1 "^== rdrop@N: median" "$OUT/profile_$v.txt" 2>/dev/null | sed 's/.*median \([0-9.]*\) s.*/\1/')
+           [ -n "$m" ] && echo "$m $v"; done | sort -n | head -1 | cut -d' ' -f2)
+  case "$BEST" in RDROP_CUDNN_ATTENTION) export RDROP_CUDNN_ATTENTION=0 ;; TORCH_CUDNN_SDPA_AVOID_RECOMPILE) export TORCH_CUDNN_SDPA_AVOID_RECOMPILE=1 ;; esac
+  echo "fastest attention setting on rdrop@N: ${BEST:-none}" | tee "$OUT/attention_setting.txt"
+  stamp profile
+fi
 [ "${BENCH_ARGS:-}" = skip ] || timeout "${BENCH_TIMEOUT:-280}" python3 scripts/benchmark.py --data "$R/.gpu/iwslt14-bin" \
   ${BENCH_ARGS:---device cuda --precision fp16 --full-size --runs 2 --steps 30 --warmup 5 --configs ls@N rdrop@N ls@2N realformer@N realformer_rdrop@N simcut@N rdrop_cutoff@N rdrop_plain@N rdrop_linear@N} \
   --json "$OUT/benchmark_gpu.json" > "$OUT/benchmark_gpu.txt" 2> "$OUT/benchmark_gpu.err"
 echo "benchmark rc $?"; cat "$OUT/benchmark_gpu.txt"; tail -5 "$OUT/benchmark_gpu.err"
+stamp bench
+if [ -n "${PROBE_RUNS:-}" ]; then
+  # a short look at the converged protocol on the GPU: PROBE_UPDATES updates per run, one lane, then PROBE_LANES lanes
+  [ -e "$BIN/python" ] || ln -s python3 "$BIN/python"  # never -f: python3 may itself link to python
+  export PYTHON=python3 DEVICE=cuda RAW="$R/.gpu/multi30k" REPORT=0 GIT_COMMIT=$(cat "$R/.gpu/commit" 2>/dev/null) \
+    TEST_PROTOCOL="MIN_UPDATES=${PROBE_UPDATES:-300} MAX_UPDATES=${PROBE_UPDATES:-300}"
+  t1=$(date +%s)
+  WORK=/tmp/probe1 RESULTS=/tmp/probe1-results LANES=1 timeout "${PROBE1_TIMEOUT:-90}" bash examples/translation/converged.sh $PROBE_RUNS > "$OUT/probe1.log" 2>&1
+  echo "probe lanes=1 rc $? in $(( $(date +%s) - t1 ))s"; tail -5 "$OUT/probe1.log"
+  t1=$(date +%s)
+  mkdir -p /tmp/probeN; cp -r /tmp/probe1/data-* /tmp/probeN/ 2>/dev/null
+  WORK=/tmp/probeN RESULTS=/tmp/probeN-results LANES=${PROBE_LANES:-8} timeout "${PROBEN_TIMEOUT:-90}" bash examples/translation/converged.sh $PROBE_MANY > "$OUT/probeN.log" 2>&1
+  echo "probe lanes=${PROBE_LANES:-8} rc $? in $(( $(date +%s) - t1 ))s"; tail -10 "$OUT/probeN.log"
+  tar czf "$OUT/probe_logs.tgz" --exclude='*.pt' --exclude='data-bin' /tmp/probe1 /tmp/probeN /tmp/probe1-results /tmp/probeN-results 2>/dev/null; ls -la "$OUT/probe_logs.tgz"
+  stamp probe
+fi
 stamp done
 } 2>&1 | tee "$OUT/run.log"
