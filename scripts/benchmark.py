@@ -165,6 +165,7 @@ def worker(spec):
         "tokens_per_update": sum(tokens) / len(tokens),
         "peak_mem_mb": peak_mb,
         "peak_rss_before_timing_mb": rss_before / 1024,
+        "cudnn_attention_enabled": int(torch.backends.cuda.cudnn_sdp_enabled()),  # what the worker ran with
     }
 
 
@@ -224,7 +225,7 @@ def run_setting(args):
         "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {os.cpu_count()} cores",
         "precision": args.precision, "torch": torch.__version__, "max_tokens": args.max_tokens,
         "runs": args.runs, "steps": args.steps, "warmup": args.warmup, "full_size": args.full_size,
-        "vocab_size": args.vocab_size,
+        "vocab_size": args.vocab_size, "cudnn_attention": args.cudnn_attention,
     }
 
 
@@ -244,6 +245,9 @@ def main():
     p.add_argument("--gen-len", type=int, default=20, help="tokens per hypothesis in gen_* configs")
     p.add_argument("--vocab-size", type=int, default=0,
                    help="pad the dictionaries with unused symbols to this many entries (0: as they are)")
+    p.add_argument("--cudnn-attention", choices=["off", "on"], default="off",
+                   help="torch's cuDNN fused attention for fairseq's MultiheadAttention (RDROP_CUDNN_ATTENTION); "
+                        "off by default, as train.sh: on an H100 with torch 2.11 it made updates 5.5x slower (docs/gpu.md)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -261,6 +265,8 @@ def main():
     if not Path(args.data, "dict.de.txt").exists():
         p.error(f"--data: no fairseq data-bin at {args.data} (run examples/translation/prepare-multi30k.sh)")
 
+    # read by the plugin when each worker imports it
+    os.environ["RDROP_CUDNN_ATTENTION"] = "0" if args.cudnn_attention == "off" else "1"
     specs = {}
     for name in args.configs:
         arch, flags = config_flags(name, args.max_tokens)

@@ -24,6 +24,16 @@ def test_a_tiny_run_writes_medians_and_its_setting(data_bin, tmp_path):
     # R-Drop runs [x; x]: per processed token it is half its per-token figure
     assert abs(rd["ms_per_1k_processed_tokens"] * 2 - rd["ms_per_1k_tokens"]) < 1e-6 * rd["ms_per_1k_tokens"]
     assert "rdrop@N" in proc.stdout
+    # cuDNN attention is off in the workers unless asked for (docs/gpu.md)
+    assert d["cudnn_attention"] == "off" and ls["cudnn_attention_enabled"] == rd["cudnn_attention_enabled"] == 0
+
+
+def test_cudnn_attention_on_reaches_the_workers(data_bin, tmp_path):
+    out = tmp_path / "b.json"
+    bench("--data", data_bin, "--runs", "1", "--steps", "1", "--warmup", "1", "--threads", "1",
+          "--max-tokens", "512", "--configs", "ls@N", "--cudnn-attention", "on", "--json", out)
+    d = json.loads(out.read_text())
+    assert d["cudnn_attention"] == "on" and d["median"]["ls@N"]["cudnn_attention_enabled"] == 1
 
 
 def test_half_precision_needs_a_gpu(data_bin):
