@@ -58,3 +58,19 @@ def test_train_sh_switches_cudnn_attention_off_unless_told(tmp_path, given, seen
     subprocess.run(["bash", "examples/translation/train.sh", "baseline", str(tmp_path / "data"), str(tmp_path / "save")],
                    env=env, check=True, capture_output=True, text=True)
     assert (tmp_path / "save" / "train.log").read_text().splitlines() == [f"RDROP_CUDNN_ATTENTION={seen}"]
+
+
+@pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1")])
+def test_score_sh_decodes_with_cudnn_attention_off_unless_told(tmp_path, given, seen):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    record = tmp_path / "seen.txt"
+    (fake / "fairseq-generate").write_text(f'#!/bin/sh\necho "${{RDROP_CUDNN_ATTENTION-unset}}" > {record}\n')
+    (fake / "fairseq-generate").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin"}
+    if given is not None:
+        env["RDROP_CUDNN_ATTENTION"] = given
+    # the stand-in writes no translations, so scoring fails after it: only what it saw matters here
+    subprocess.run(["bash", "examples/translation/score.sh", str(tmp_path / "data"), str(tmp_path / "ckpt.pt"),
+                    str(tmp_path / "ref.txt"), str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert record.read_text().strip() == seen

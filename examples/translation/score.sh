@@ -12,11 +12,13 @@
 #                 BLEU (dropreg/R-Drop issue 19; fairseq's scaling_nmt recipe).
 # BPE=sentencepiece|subword_nmt and COMPOUND_SPLIT=1 override the preset's;
 # extra flags go to fairseq-generate last (e.g. --gen-subset test1).
-# Writes OUT_DIR/{generate.txt, hyp.txt, bleu.json}.
+# Writes OUT_DIR/{generate.txt, hyp.txt, bleu.json}. RDROP_CUDNN_ATTENTION: 0
+# unless set, as in train.sh (whose validation decodes that way; docs/gpu.md).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 if [ $# -lt 4 ]; then sed -n '2,16p' "$0" >&2; exit 2; fi
+export RDROP_CUDNN_ATTENTION=${RDROP_CUDNN_ATTENTION:-0}
 DATA=$1; CKPT=$2; REF=$3; OUT=$4; shift 4
 case "${PRESET:-multi30k-cpu}" in
   multi30k-cpu) P_BPE=sentencepiece; P_SPLIT=; TGT=en; SEARCH=(--beam 5) ;;
