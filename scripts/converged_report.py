@@ -290,6 +290,19 @@ def ablation_points(entries, select, value):
     return dict(sorted(pts.items()))
 
 
+def seed_matched(pts):
+    """A sweep restricted to the seeds every one of its values has, and those seeds.
+
+    The sweeps run at seed 1 while alpha 5 / k 1 (the headline's R-Drop) has three
+    seeds: comparing seed 1's alpha 3 with a three-seed mean would set one draw
+    against an average. With no seed shared by all values, every run is kept
+    (and the seeds are None)."""
+    shared = set.intersection(*({e["seed"] for e in es} for es in pts.values()))
+    if not shared:
+        return pts, None
+    return {v: [e for e in es if e["seed"] in shared] for v, es in pts.items()}, sorted(shared)
+
+
 def ablations(entries):
     out = ["# Ablations at convergence", ""]
     for param, title, select, value in ABLATIONS:
@@ -307,6 +320,10 @@ def ablations(entries):
                        f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
                        f"| {pm([e['updates'] for e in es], '.0f')} "
                        f"| {'/'.join('yes' if e['converged'] else 'no' for e in es)} |")
+        matched, seeds = seed_matched(pts)
+        if seeds and matched != pts:
+            out += ["", f"(Each value over all its seeds. [claims.md](claims.md) and the figure compare "
+                        f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
         out.append("")
     for title, systems in (
             ("RealFormer with and without R-Drop",
@@ -355,6 +372,8 @@ def claims(entries):
     out = ["# The paper's claims, checked at convergence", ""]
     by = lambda c: [e for e in entries if e["config"] == c]  # noqa: E731
     base, rd = by("baseline"), by("rdrop")
+    # the yardstick for the sweeps' differences: R-Drop's own spread over seeds
+    spread = statistics.stdev(e["test_sacrebleu"] for e in rd) if len(rd) > 1 else None
     d = paired(entries, "baseline", "rdrop", "test_sacrebleu")
     if d:
         m, s, n = mean_std(list(d.values()))
@@ -401,16 +420,26 @@ def claims(entries):
         if len(pts) < 3:
             out.append(f"{num}. {title}: not measured yet ({len(pts)} value(s) of {param} finished).")
             continue
-        means = {v: statistics.mean(e["test_sacrebleu"] for e in es) for v, es in pts.items()}
+        matched, seeds = seed_matched(pts)
+        means = {v: statistics.mean(e["test_sacrebleu"] for e in es) for v, es in matched.items()}
         vals = list(means)
         best = max(means, key=means.get)
         if claim == "middle":
             held = vals[0] < best < vals[-1]
+            close = [v for v in vals if v != best and means[best] - means[v] < spread] if spread else []
+            noise = (f"; the best leads {param} = {', '.join(f'{v:g}' for v in close)} by less than R-Drop's "
+                     f"seed spread (std {spread:.2f} over {len(rd)} seeds): more seeds decide it") if close else ""
         else:
             held = all(means[a] >= means[b] for a, b in zip(vals, vals[1:]))
+            close = [(a, b) for a, b in zip(vals, vals[1:]) if abs(means[a] - means[b]) < spread] if spread else []
+            noise = (f"; {len(close)} of {len(vals) - 1} steps between neighbouring {param} "
+                     f"({', '.join(f'{a:g}→{b:g}' for a, b in close)}) are smaller than R-Drop's seed spread "
+                     f"(std {spread:.2f} over {len(rd)} seeds): more seeds decide them") if close else ""
         series = ", ".join(f"{v:g}: {m:.2f}" for v, m in means.items())
+        over = (f"seed(s) {', '.join(map(str, seeds))}, the seeds every {param} has" if seeds
+                else "all runs (no seed shared by every value)")
         out.append(f"{num}. **{title}**: {'held' if held else 'did not hold'} — test sacreBLEU by {param} "
-                   f"({series}); best at {param} = {best:g}.")
+                   f"({series}; {over}); best at {param} = {best:g}{noise}.")
     return "\n".join(out) + "\n"
 
 
@@ -480,18 +509,24 @@ def ablation_plot(entries, param, title, select, value, out):
     if len(pts) < 2:
         return False
     xs = list(pts)
+    matched, seeds = seed_matched(pts)  # lines: the seeds every value has, as claims.md
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label, marker in (("test_sacrebleu", "test sacreBLEU (detok.)", "o"),
                                ("test_tokenized_bleu", "test tokenized BLEU", "s"),
                                ("best_valid_bleu", "best valid BLEU", "^")):
-        ax.plot(xs, [statistics.mean(e[key] for e in pts[x]) for x in xs], marker=marker, label=label)
+        ax.plot(xs, [statistics.mean(e[key] for e in matched[x]) for x in xs], marker=marker, label=label)
+    extra = [(x, e["test_sacrebleu"]) for x in xs for e in pts[x] if e not in matched[x]]
+    if extra:
+        ax.scatter(*zip(*extra), marker="x", color="tab:blue", alpha=0.5, label="test sacreBLEU, other seeds")
     base = [e["test_sacrebleu"] for e in entries if e["config"] == "baseline"]
     if base:
-        ax.axhline(statistics.mean(base), color="grey", ls="--", lw=1, label="baseline test sacreBLEU")
+        ax.axhline(statistics.mean(base), color="grey", ls="--", lw=1,
+                   label=f"baseline test sacreBLEU (mean of {len(base)} seed{'s' if len(base) > 1 else ''})")
     ax.set_xlabel(param)
     ax.set_xticks(xs)
     ax.set_ylabel("BLEU")
-    ax.set_title(f"{title} (converged runs)")
+    ax.set_title(f"{title} (converged runs"
+                 + (f", seed {', '.join(map(str, seeds))})" if seeds else ")"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

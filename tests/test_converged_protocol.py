@@ -183,11 +183,16 @@ def test_report_arithmetic(tmp_path):
     assert "seed 1: baseline ahead at 3 of 3 validations before update 400 (widest gap at 100: 10.00 vs 5.00)" \
         in claims
     assert "difference +3.50 ± 0.71 (std) over 2 seed(s), ahead on 2 of 2" in claims
-    # alpha 1: 26.5, 5: 29.0 (mean of two seeds), 10: 22.0 -> peak in the middle
-    assert "3. **BLEU peaks at a middle alpha**: held" in claims and "best at alpha = 5" in claims
-    # k 1: 29.0, 2: 27.0, 10: 26.0 -> smaller is better
+    # compared at the seed every value has (1), not against alpha 5's two-seed mean (29.0):
+    # alpha 1: 26.5, 5: 28.0, 10: 22.0 -> peak in the middle, by more than R-Drop's seed std (1.41)
+    assert "3. **BLEU peaks at a middle alpha**: held — test sacreBLEU by alpha (1: 26.50, 5: 28.00, " \
+        "10: 22.00; seed(s) 1, the seeds every alpha has); best at alpha = 5." in claims
+    # k 1: 28.0, 2: 27.0, 10: 26.0 -> smaller is better, but each step is inside the seed spread
     assert "4. **smaller k is better**: held" in claims
+    assert "2 of 2 steps between neighbouring k (1→2, 2→10) are smaller than R-Drop's seed spread " \
+        "(std 1.41 over 2 seeds): more seeds decide them." in claims
     abl = (res / "ablations.md").read_text()
+    assert "compare the values at seed(s) 1, which every alpha has" in abl
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
     assert "## Cutoff and SimCut" in abl and "| SimCut (alpha 3, cutoff 0.05) | simcut_s1 | 29.50" in abl
     assert "## RealFormer" not in abl  # no RealFormer run: no section
@@ -286,3 +291,24 @@ def test_device_cuda_drops_only_the_cpu_flag():
     cpu, gpu = listed("rdrop_s1"), listed("rdrop_s1", DEVICE="cuda")
     assert "--cpu" in cpu["rdrop_s1"] and "--cpu" not in gpu["rdrop_s1"]
     assert [c for c in cpu["rdrop_s1"] if c != "--cpu"] == gpu["rdrop_s1"]
+
+
+def test_sweep_claims_compare_matched_seeds_and_name_what_is_inside_the_spread(tmp_path):
+    res = tmp_path / "res"
+    write_run(res, "baseline_s1", [10, 20, 25, 24], 25.0)
+    write_run(res, "rdrop_s1", [5, 15, 26, 24], 28.0, "rdrop")
+    write_run(res, "rdrop_s2", [5, 15, 26, 24], 30.0, "rdrop")  # R-Drop's seed std: 1.41
+    write_run(res, "alpha_1_s1", [5, 15, 26, 24], 27.5, "rdrop", alpha=1)
+    write_run(res, "alpha_10_s1", [5, 15, 26, 24], 22.0, "rdrop", alpha=10)
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    assert "(1: 27.50, 5: 28.00, 10: 22.00; seed(s) 1, the seeds every alpha has); best at alpha = 5; " \
+        "the best leads alpha = 1 by less than R-Drop's seed spread (std 1.41 over 2 seeds): " \
+        "more seeds decide it." in claims
+
+
+def test_seed_matched_keeps_every_run_when_no_seed_is_shared():
+    pts = {3: [{"seed": 2}], 5: [{"seed": 1}, {"seed": 2}, {"seed": 3}]}
+    assert converged_report.seed_matched(pts) == ({3: [{"seed": 2}], 5: [{"seed": 2}]}, [2])
+    pts = {3: [{"seed": 4}], 5: [{"seed": 1}]}
+    assert converged_report.seed_matched(pts) == (pts, None)
