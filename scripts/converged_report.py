@@ -271,6 +271,9 @@ def headline(entries):
     return "\n".join(out) + "\n"
 
 
+# The values the sweeps cover (converged.sh's ABLATIONS plus the headline's
+# alpha 5 / k 1): a claim is final only when all of them have finished.
+PLANNED = {"alpha": (0, 1, 3, 5, 7, 10), "k": (1, 2, 5, 10)}
 ABLATIONS = [
     ("alpha", "R-Drop alpha (k = 1)", lambda e: e["experiment"] == "rdrop" and e["passes"] == 2,
      lambda e: e["alpha"]),
@@ -424,13 +427,17 @@ def claims(entries):
         means = {v: statistics.mean(e["test_sacrebleu"] for e in es) for v, es in matched.items()}
         vals = list(means)
         best = max(means, key=means.get)
+        missing = [v for v in PLANNED[param] if v not in means]
         if claim == "middle":
             held = vals[0] < best < vals[-1]
+            # a best at the edge of what has finished, with planned values beyond it: not decided
+            beyond = [v for v in missing if (best == vals[-1] and v > best) or (best == vals[0] and v < best)]
             close = [v for v in vals if v != best and means[best] - means[v] < spread] if spread else []
             noise = (f"; the best leads {param} = {', '.join(f'{v:g}' for v in close)} by less than R-Drop's "
                      f"seed spread (std {spread:.2f} over {len(rd)} seeds): more seeds decide it") if close else ""
         else:
             held = all(means[a] >= means[b] for a, b in zip(vals, vals[1:]))
+            beyond = []
             close = [(a, b) for a, b in zip(vals, vals[1:]) if abs(means[a] - means[b]) < spread] if spread else []
             noise = (f"; {len(close)} of {len(vals) - 1} steps between neighbouring {param} "
                      f"({', '.join(f'{a:g}→{b:g}' for a, b in close)}) are smaller than R-Drop's seed spread "
@@ -438,8 +445,12 @@ def claims(entries):
         series = ", ".join(f"{v:g}: {m:.2f}" for v, m in means.items())
         over = (f"seed(s) {', '.join(map(str, seeds))}, the seeds every {param} has" if seeds
                 else "all runs (no seed shared by every value)")
-        out.append(f"{num}. **{title}**: {'held' if held else 'did not hold'} — test sacreBLEU by {param} "
-                   f"({series}; {over}); best at {param} = {best:g}{noise}.")
+        verdict = ("open" if beyond else "held" if held else "did not hold") + (" so far" if missing else "")
+        pending = (f"; not finished yet: {param} = {', '.join(f'{v:g}' for v in missing)}"
+                   + (f" (the best so far is at the edge of those finished, {param} = "
+                      f"{', '.join(f'{v:g}' for v in beyond)} lie beyond it)" if beyond else "")) if missing else ""
+        out.append(f"{num}. **{title}**: {verdict} — test sacreBLEU by {param} "
+                   f"({series}; {over}); best at {param} = {best:g}{noise}{pending}.")
     return "\n".join(out) + "\n"
 
 

@@ -5,6 +5,7 @@ the report's arithmetic on hand-made runs."""
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -185,12 +186,13 @@ def test_report_arithmetic(tmp_path):
     assert "difference +3.50 ± 0.71 (std) over 2 seed(s), ahead on 2 of 2" in claims
     # compared at the seed every value has (1), not against alpha 5's two-seed mean (29.0):
     # alpha 1: 26.5, 5: 28.0, 10: 22.0 -> peak in the middle, by more than R-Drop's seed std (1.41)
-    assert "3. **BLEU peaks at a middle alpha**: held — test sacreBLEU by alpha (1: 26.50, 5: 28.00, " \
-        "10: 22.00; seed(s) 1, the seeds every alpha has); best at alpha = 5." in claims
+    assert "3. **BLEU peaks at a middle alpha**: held so far — test sacreBLEU by alpha (1: 26.50, 5: 28.00, " \
+        "10: 22.00; seed(s) 1, the seeds every alpha has); best at alpha = 5; " \
+        "not finished yet: alpha = 0, 3, 7." in claims
     # k 1: 28.0, 2: 27.0, 10: 26.0 -> smaller is better, but each step is inside the seed spread
-    assert "4. **smaller k is better**: held" in claims
+    assert "4. **smaller k is better**: held so far" in claims and "not finished yet: k = 5." in claims
     assert "2 of 2 steps between neighbouring k (1→2, 2→10) are smaller than R-Drop's seed spread " \
-        "(std 1.41 over 2 seeds): more seeds decide them." in claims
+        "(std 1.41 over 2 seeds): more seeds decide them; not finished yet: k = 5." in claims
     abl = (res / "ablations.md").read_text()
     assert "compare the values at seed(s) 1, which every alpha has" in abl
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
@@ -304,7 +306,24 @@ def test_sweep_claims_compare_matched_seeds_and_name_what_is_inside_the_spread(t
     claims = (res / "claims.md").read_text()
     assert "(1: 27.50, 5: 28.00, 10: 22.00; seed(s) 1, the seeds every alpha has); best at alpha = 5; " \
         "the best leads alpha = 1 by less than R-Drop's seed spread (std 1.41 over 2 seeds): " \
-        "more seeds decide it." in claims
+        "more seeds decide it; not finished yet: alpha = 0, 3, 7." in claims
+    # the best at the largest alpha finished, with larger ones planned: open, not refuted
+    for name in ("alpha_1_s1", "alpha_10_s1"):
+        shutil.rmtree(res / "runs" / name)
+    write_run(res, "alpha_0_s1", [5, 15, 26, 24], 21.0, "rdrop", alpha=0)
+    write_run(res, "alpha_3_s1", [5, 15, 26, 24], 25.0, "rdrop", alpha=3)
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    assert "3. **BLEU peaks at a middle alpha**: open so far — " in claims
+    assert "not finished yet: alpha = 1, 7, 10 (the best so far is at the edge of those finished, " \
+        "alpha = 7, 10 lie beyond it)." in claims
+    # and once every planned value is in, the verdict is final
+    for a, t in ((1, 24.0), (7, 29.0), (10, 26.0)):
+        write_run(res, f"alpha_{a}_s1", [5, 15, 26, 24], t, "rdrop", alpha=a)
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    assert "3. **BLEU peaks at a middle alpha**: held — " in claims and "best at alpha = 7" in claims
+    assert "not finished yet" not in claims.split("3. ")[1].split("4.")[0]
 
 
 def test_seed_matched_keeps_every_run_when_no_seed_is_shared():
