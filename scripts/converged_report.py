@@ -376,7 +376,7 @@ def claims(entries):
     by = lambda c: [e for e in entries if e["config"] == c]  # noqa: E731
     base, rd = by("baseline"), by("rdrop")
     # the yardstick for the sweeps' differences: R-Drop's own spread over seeds
-    spread = statistics.stdev(e["test_sacrebleu"] for e in rd) if len(rd) > 1 else None
+    _, spread, _ = mean_std([e["test_sacrebleu"] for e in rd])  # 0 / None with under two seeds: no yardstick
     d = paired(entries, "baseline", "rdrop", "test_sacrebleu")
     if d:
         m, s, n = mean_std(list(d.values()))

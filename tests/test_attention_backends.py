@@ -45,16 +45,23 @@ def test_a_bad_value_stops_fairseq_train_with_the_name(data_bin, tmp_path):
     assert "RDROP_CUDNN_ATTENTION: expected 0" in proc.stderr
 
 
+def stand_in_env(tmp_path, cli, body, given):
+    """An environment whose PATH finds a stand-in `cli` running `body`, with the variable as given."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / cli).write_text(f"#!/bin/sh\n{body}\n")
+    (fake / cli).chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin"}
+    if given is not None:
+        env["RDROP_CUDNN_ATTENTION"] = given
+    return env
+
+
 @pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1"), ("0", "0")])
 def test_train_sh_switches_cudnn_attention_off_unless_told(tmp_path, given, seen):
     # a stand-in fairseq-train that records the variable train.sh hands it
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "fairseq-train").write_text('#!/bin/sh\necho "RDROP_CUDNN_ATTENTION=${RDROP_CUDNN_ATTENTION-unset}"\n')
-    (fake / "fairseq-train").chmod(0o755)
-    env = {"PATH": f"{fake}:/usr/bin:/bin", "PRESET": "multi30k-cpu", "UPDATES": "1"}
-    if given is not None:
-        env["RDROP_CUDNN_ATTENTION"] = given
+    env = stand_in_env(tmp_path, "fairseq-train", 'echo "RDROP_CUDNN_ATTENTION=${RDROP_CUDNN_ATTENTION-unset}"', given)
+    env.update(PRESET="multi30k-cpu", UPDATES="1")
     subprocess.run(["bash", "examples/translation/train.sh", "baseline", str(tmp_path / "data"), str(tmp_path / "save")],
                    env=env, check=True, capture_output=True, text=True)
     assert (tmp_path / "save" / "train.log").read_text().splitlines() == [f"RDROP_CUDNN_ATTENTION={seen}"]
@@ -62,14 +69,8 @@ def test_train_sh_switches_cudnn_attention_off_unless_told(tmp_path, given, seen
 
 @pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1")])
 def test_score_sh_decodes_with_cudnn_attention_off_unless_told(tmp_path, given, seen):
-    fake = tmp_path / "bin"
-    fake.mkdir()
     record = tmp_path / "seen.txt"
-    (fake / "fairseq-generate").write_text(f'#!/bin/sh\necho "${{RDROP_CUDNN_ATTENTION-unset}}" > {record}\n')
-    (fake / "fairseq-generate").chmod(0o755)
-    env = {"PATH": f"{fake}:/usr/bin:/bin"}
-    if given is not None:
-        env["RDROP_CUDNN_ATTENTION"] = given
+    env = stand_in_env(tmp_path, "fairseq-generate", f'echo "${{RDROP_CUDNN_ATTENTION-unset}}" > {record}', given)
     # the stand-in writes no translations, so scoring fails after it: only what it saw matters here
     subprocess.run(["bash", "examples/translation/score.sh", str(tmp_path / "data"), str(tmp_path / "ckpt.pt"),
                     str(tmp_path / "ref.txt"), str(tmp_path / "out")], env=env, capture_output=True, text=True)
