@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Estimated GPU hours of each paper-scale run of reproduce-iwslt14.sh and
-reproduce-wmt14.sh. An estimate, not a measurement: no GPU was available to
-this project when it was written. Every input is stated here with its source:
+reproduce-wmt14.sh, from cited throughputs (written before this project had a
+GPU; --measured below adds hours from one). Every input is stated here with its
+source:
 
     python scripts/gpu_hours.py iwslt14 baseline alpha_5 k_2 [--gpus-per-run N] [--json out.json]
 
@@ -24,11 +25,26 @@ per second per GPU) x cost factor / 3600, and GPU hours = hours x GPUs per run.
   twice (docs/results/converged/speed.json measures 1.97 on 2 CPU cores; 2.0
   used here), k-step R-Drop (k+1)/k on average, --rdrop-passes m: m,
   RealFormer 1.0 (the same FLOPs plus one addition per attention layer).
+
+--measured BENCHMARK_JSON adds hours from a GPU measurement instead of cited
+throughputs: scripts/benchmark.py's JSON for --device cuda --full-size at the
+preset's --max-tokens (transformer_iwslt_de_en, so iwslt14 only), e.g.
+docs/results/gpu/benchmark_h100_cudnn_off.json (one H100, fp16, cuDNN attention
+off: docs/gpu.md). s/update per run from the configurations measured: baseline
+ls@N, R-Drop and alpha_A rdrop@N, realformer(_rdrop) realformer(_rdrop)@N,
+k-step ((k-1) ls@N + rdrop@N) / k; a run whose configuration was not measured
+(passes_M, or one missing from the JSON) says "not measured". The range is the
+fastest and slowest of the benchmark's runs. Training updates only: validation
+and checkpoint saving are not in either figure.
+
+    python scripts/gpu_hours.py iwslt14 baseline alpha_5 k_2 \
+        --measured docs/results/gpu/benchmark_h100_cudnn_off.json
 """
 
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -70,6 +86,70 @@ def estimate(preset: str, runs, gpus_per_run: int = 1):
             "total_gpu_hours": round(sum(r["gpu_hours"] for r in rows), 1)}
 
 
+def measured_configs(run: str):
+    """{benchmark configuration: weight} whose weighted s/update is RUN's, or None."""
+    cost_factor(run)  # the same names and the same error for an unknown one
+    if run == "baseline":
+        return {"ls@N": 1.0}
+    if run == "rdrop" or re.fullmatch(r"alpha_[0-9.]+", run):
+        return {"rdrop@N": 1.0}
+    if run in ("realformer", "realformer_rdrop"):
+        return {f"{run}@N": 1.0}
+    m = re.fullmatch(r"k_([1-9][0-9]*)", run)
+    if m:  # k-step: one R-Drop update in every k, plain ones between
+        k = int(m.group(1))
+        return {"ls@N": (k - 1) / k, "rdrop@N": 1 / k} if k > 1 else {"rdrop@N": 1.0}
+    return None  # passes_M: benchmark.py has no such configuration
+
+
+def load_measurement(preset: str, path: Path):
+    """benchmark.py's JSON, checked to be a GPU measurement of PRESET's setting."""
+    def bad(why):
+        raise SystemExit(f"gpu_hours: --measured {path}: {why}")
+    if preset != "iwslt14":
+        bad(f"a benchmark.py measurement is of transformer_iwslt_de_en at update-freq 1, i.e. the iwslt14 "
+            f"preset; there is none for {preset}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        bad(f"cannot read it as benchmark.py's JSON ({e})")
+    if not isinstance(data, dict) or not isinstance(data.get("runs_raw"), dict):
+        bad("not benchmark.py's JSON (no 'runs_raw')")
+    if data.get("device") != "cuda":
+        bad(f"expected a measurement with --device cuda, got device {data.get('device')!r}")
+    if not data.get("full_size"):
+        bad("expected a measurement with --full-size (transformer_iwslt_de_en's 6+6 layers, 512 wide)")
+    if data.get("max_tokens") != PRESETS[preset]["max_tokens"]:
+        bad(f"expected --max-tokens {PRESETS[preset]['max_tokens']} as the {preset} preset's, "
+            f"got {data.get('max_tokens')}")
+    return data
+
+
+def measured_hours(preset: str, runs, data, gpus_per_run: int = 1):
+    """Hours per run from a GPU measurement (load_measurement's): median and range."""
+    updates = PRESETS[preset]["updates"]
+    times = {c: [r["s_per_update"] for r in rs] for c, rs in data["runs_raw"].items() if rs}
+    rows = []
+    for run in runs:
+        weights = measured_configs(run)
+        row = {"run": run, "updates": updates, "configurations": weights}
+        if weights is None or any(c not in times for c in weights):
+            row["not_measured"] = sorted(c for c in (weights or {}) if c not in times) or "no benchmark configuration"
+        else:
+            for key, pick in (("s_per_update", statistics.median), ("s_per_update_min", min),
+                              ("s_per_update_max", max)):
+                row[key] = sum(w * pick(times[c]) for c, w in weights.items())
+            for key in ("", "_min", "_max"):
+                row["hours" + key] = round(updates * row["s_per_update" + key] / 3600, 1)
+            row["gpu_hours"] = round(row["hours"] * gpus_per_run, 1)
+        rows.append(row)
+    return {"device_name": data.get("device_name"), "precision": data.get("precision"),
+            "torch": data.get("torch"), "cudnn_attention": data.get("cudnn_attention", "not recorded"),
+            "benchmark_runs": data.get("runs"), "complete": data.get("complete"), "runs": rows,
+            "total_gpu_hours": round(sum(r.get("gpu_hours", 0) for r in rows), 1),
+            "runs_not_measured": [r["run"] for r in rows if "not_measured" in r]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("preset", choices=sorted(PRESETS), help="train.sh's preset")
@@ -77,6 +157,8 @@ def main(argv=None):
     ap.add_argument("--gpus-per-run", type=int, default=1,
                     help="GPUs per run (data parallel: each GPU does its own max-tokens x update-freq)")
     ap.add_argument("--json", type=Path, help="write the estimate here")
+    ap.add_argument("--measured", type=Path, metavar="BENCHMARK_JSON",
+                    help="also hours from scripts/benchmark.py's GPU measurement of this setting (iwslt14)")
     args = ap.parse_args(argv)
     if args.gpus_per_run < 1:
         ap.error(f"--gpus-per-run: expected a whole number >= 1, got {args.gpus_per_run}")
@@ -89,6 +171,21 @@ def main(argv=None):
     for r in est["runs"]:
         print(f"| {r['run']} | {r['cost_factor']:.2f} | {r['hours']:,.1f} | {r['gpu_hours']:,.1f} |")
     print(f"| all | | | {est['total_gpu_hours']:,.1f} |")
+    if args.measured:
+        m = est["measured"] = measured_hours(args.preset, args.runs, load_measurement(args.preset, args.measured),
+                                             args.gpus_per_run)
+        print(f"\nMeasured on one {m['device_name']} ({m['precision']}, torch {m['torch']}, cuDNN attention "
+              f"{m['cudnn_attention']}; {args.measured}): s/update as the median of the benchmark's "
+              f"{m['benchmark_runs']} runs (range: fastest-slowest run), training updates only")
+        print("| run | s / update | hours | range | GPU hours |\n|---|---:|---:|---:|---:|")
+        for r in m["runs"]:
+            if "not_measured" in r:
+                print(f"| {r['run']} | not measured | | | |")
+            else:
+                print(f"| {r['run']} | {r['s_per_update']:.4f} | {r['hours']:,.1f} | "
+                      f"{r['hours_min']:,.1f}-{r['hours_max']:,.1f} | {r['gpu_hours']:,.1f} |")
+        note = f" (not measured: {', '.join(m['runs_not_measured'])})" if m["runs_not_measured"] else ""
+        print(f"| all | | | | {m['total_gpu_hours']:,.1f}{note} |")
     if args.json:
         args.json.write_text(json.dumps(est, indent=1))
     return est

@@ -52,6 +52,17 @@ def test_iwslt14_lists_every_run_on_its_gpu_and_the_cost(tmp_path):
     by_run = {r["run"]: r for r in hours["runs"]}
     assert by_run["alpha_5"]["hours"] == pytest.approx(2 * by_run["baseline"]["hours"], rel=0.01)
     assert by_run["baseline"]["updates"] == 300000 and "| all |" in proc.stdout
+    # and the hours measured on the H100 (docs/gpu.md), k-step between the baseline and R-Drop
+    measured = {r["run"]: r for r in hours["measured"]["runs"]}
+    assert measured["baseline"]["hours"] < measured["k_2"]["hours"] < measured["alpha_5"]["hours"]
+    assert "Measured on one NVIDIA H100 80GB HBM3" in proc.stdout
+
+
+def test_iwslt14_hours_without_the_measurement(tmp_path):
+    est = tmp_path / "hours.json"
+    proc = run(["bash", EX / "reproduce-iwslt14.sh", tmp_path / "w"],
+               env_extra={"DRY_RUN": "1", "GPUS": "1", "GPU_HOURS_JSON": str(est), "GPU_HOURS_MEASURED": ""})
+    assert "measured" not in json.loads(est.read_text()) and "Measured on" not in proc.stdout
 
 
 def test_wmt14_runs_big_models_and_scores_the_wmt_way(tmp_path):

@@ -23,8 +23,9 @@
 # GPUS_PER_RUN (default 1: one run per GPU), RUNS (run names to do), SEED
 # (default 1), FP16 (train.sh's), SCORE_FLAGS (extra fairseq-generate flags),
 # and the prepare scripts' (IWSLT14_ARCHIVE, IWSLT17_DIR, WMT14_ORIG). DRY_RUN=1
-# lists every command and the estimated GPU hours (scripts/gpu_hours.py) and
-# runs nothing.
+# lists every command and the estimated GPU hours (scripts/gpu_hours.py; for
+# iwslt14 also those measured on an H100, GPU_HOURS_MEASURED=JSON for another
+# benchmark.py measurement, empty for none) and runs nothing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -56,8 +57,14 @@ if [ -n "${DRY_RUN:-}" ]; then
   echo "$listing"
   echo "then: scripts/runs_table.py -> $WORK/runs.md; scripts/plot_curves.py -> $WORK/figure2.png"
   # shellcheck disable=SC2046
+  # iwslt14: also the hours measured on an H100 (docs/gpu.md); GPU_HOURS_MEASURED= leaves them out
+  MEASURED=()
+  if [ "$BENCH" = iwslt14 ]; then
+    MEASURED_JSON=${GPU_HOURS_MEASURED-$ROOT/docs/results/gpu/benchmark_h100_cudnn_off.json}
+    [ -z "$MEASURED_JSON" ] || MEASURED=(--measured "$MEASURED_JSON")
+  fi
   "$PY" "$ROOT/scripts/gpu_hours.py" "$BENCH" $(sed -n 's/^== \([^ ]*\).*/\1/p' <<< "$listing") \
-    --gpus-per-run "${GPUS_PER_RUN:-1}" --json "${GPU_HOURS_JSON:-/dev/null}"
+    --gpus-per-run "${GPUS_PER_RUN:-1}" --json "${GPU_HOURS_JSON:-/dev/null}" ${MEASURED[@]+"${MEASURED[@]}"}
   exit 0
 fi
 
