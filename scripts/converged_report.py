@@ -143,15 +143,16 @@ def load(results: Path):
 
 
 def s_per_update(run, speed):
+    """(seconds per update, where it comes from) of RUN's configuration, or (None, None)."""
     key = speed_key(run)
     if key in speed:
-        return speed[key]
+        return speed[key], "measured"
     m = re.fullmatch(r"k_(\d+)", key)
     if m and "baseline" in speed and "rdrop" in speed:
-        # k-1 plain updates and one R-Drop update in every k
+        # k-1 plain updates and one R-Drop update in every k, each measured alone
         k = int(m.group(1))
-        return ((k - 1) * speed["baseline"] + speed["rdrop"]) / k
-    return None
+        return ((k - 1) * speed["baseline"] + speed["rdrop"]) / k, f"derived: ({k - 1} baseline + 1 rdrop) / {k}"
+    return None, None
 
 
 def first_reaching(curve, target):
@@ -168,7 +169,7 @@ def summarize(runs, speed):
         a = convergence.assess(r["rows"], p.get("fraction", convergence.FRACTION),
                                p.get("patience", convergence.PATIENCE), p.get("min_updates", 0),
                                p.get("min_delta", convergence.MIN_DELTA))
-        spu = s_per_update(r, speed)
+        spu, spu_source = s_per_update(r, speed)
         base = baselines.get(r["seed"]) or (next(iter(baselines.values())) if baselines else None)
         target = convergence.best_point(convergence.valid_curve(base["rows"]))[1] if base else None
         reach = first_reaching(curve, target) if target is not None else None
@@ -182,7 +183,7 @@ def summarize(runs, speed):
             "best_fraction": a["best_fraction"], "slope_after_best": a["slope_after_best"],
             "test_sacrebleu": r["test"]["sacrebleu"], "test_tokenized_bleu": r["test"]["tokenized_bleu"],
             "sacrebleu_signature": r["test"].get("sacrebleu_signature"),
-            "s_per_update": spu,
+            "s_per_update": spu, "s_per_update_source": spu_source,
             "train_hours": a["updates"] * spu / 3600 if spu else None,
             "baseline_best_valid_bleu": target,
             "updates_to_baseline_bleu": reach,
@@ -224,8 +225,15 @@ def runs_table(entries):
             f"| {e['name']} | {e['seed']} | {e['updates']} | {fmt(e['best_valid_bleu'])} ({e['best_update']}) "
             f"| {'yes' if e['converged'] else 'no'} ({e['rule_reference_update']}) "
             f"| {fmt(e['test_sacrebleu'])} | {fmt(e['test_tokenized_bleu'])} "
-            f"| {fmt(e['s_per_update'])} | {fmt(e['train_hours'])} | {reach} |")
+            f"| {fmt(e['s_per_update'])}{'*' if derived(e) else ''} | {fmt(e['train_hours'])} | {reach} |")
+    if any(derived(e) for e in entries):
+        lines += ["", "\\* k-step: not measured alone; (k − 1) baseline updates and one R-Drop update "
+                      "in every k, each as measured (`s_per_update_source` in summary.json)."]
     return "\n".join(lines) + "\n"
+
+
+def derived(e):
+    return (e.get("s_per_update_source") or "").startswith("derived")
 
 
 def paired(entries, a, b, key):

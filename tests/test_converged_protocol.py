@@ -173,6 +173,8 @@ def test_report_arithmetic(tmp_path):
     assert runs["rdrop_s2"]["updates_to_baseline_bleu"] == 400
     assert runs["k_2_s1"]["s_per_update"] == pytest.approx(1.5)   # (1 x 1.0 + 2.0) / 2
     assert runs["k_10_s1"]["s_per_update"] == pytest.approx(1.1)
+    assert runs["k_10_s1"]["s_per_update_source"] == "derived: (9 baseline + 1 rdrop) / 10"
+    assert runs["alpha_1_s1"]["s_per_update_source"] == "measured" and runs["passes_3_s1"]["s_per_update_source"] is None
     assert runs["alpha_1_s1"]["s_per_update"] == 2.0 and runs["passes_3_s1"]["s_per_update"] is None
     assert runs["rdrop_s1"]["train_hours"] == pytest.approx(1300 * 2.0 / 3600)
     head = (res / "headline.md").read_text()
@@ -195,6 +197,7 @@ def test_report_arithmetic(tmp_path):
         "(std 1.41 over 2 seeds): more seeds decide them; not finished yet: k = 5." in claims
     abl = (res / "ablations.md").read_text()
     assert "compare the values at seed(s) 1, which every alpha has" in abl
+    assert "| 1.50* |" in abl and "| 2.00 |" in abl and "\\* k-step: not measured alone" in abl
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
     assert "## Cutoff and SimCut" in abl and "| SimCut (alpha 3, cutoff 0.05) | simcut_s1 | 29.50" in abl
     assert "## RealFormer" not in abl  # no RealFormer run: no section
