@@ -555,6 +555,66 @@ def ablation_plot(entries, param, title, select, value, out):
 
 
 # ---------------------------------------------------------------- main
+def sweep_groups(entries, param):
+    """[(label, entries)] of the curves figure for a sweep ('alpha', 'k') or 'realformer'.
+
+    The sweeps: one line per value at the seeds every value has (claims.md's
+    comparison), plus the same seeds' baseline for reference. RealFormer: the
+    transformer and RealFormer, each with and without R-Drop, at the seeds all four have."""
+    if param == "realformer":
+        pts = {label: [e for e in entries if e["config"] == config]
+               for config, label in (("baseline", "Transformer"), ("realformer", "RealFormer"),
+                                     ("rdrop", "Transformer + R-Drop"),
+                                     ("realformer_rdrop", "RealFormer + R-Drop"))}
+        pts = {k: v for k, v in pts.items() if v}
+        if len(pts) < 2 or not {"RealFormer", "RealFormer + R-Drop"} & set(pts):
+            return []
+        matched, _ = seed_matched(pts)
+        return list(matched.items())
+    _, title, select, value = next(a for a in ABLATIONS if a[0] == param)
+    pts = ablation_points(entries, select, value)
+    if len(pts) < 2:
+        return []
+    matched, seeds = seed_matched(pts)
+    groups = [(f"{param} = {v:g}", es) for v, es in matched.items()]
+    base = [e for e in entries if e["config"] == "baseline" and (seeds is None or e["seed"] in seeds)]
+    return groups + ([("Transformer (no R-Drop)", base)] if base else [])
+
+
+def sweep_curves(groups, title, out, speed_note):
+    """Valid BLEU along updates and along training hours, one line per group (its mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for i, (label, es) in enumerate(groups):
+        curves = [dict(convergence.valid_curve(e["_rows"])) for e in es]
+        us, mean, _, _ = band(curves)
+        spu = es[0]["s_per_update"]
+        style = dict(color="grey", ls="--") if label.startswith("Transformer (no") else dict(color=f"C{i}")
+        seeds = ", ".join(str(e["seed"]) for e in es)
+        for ax, scale in ((axes[0], 1), (axes[1], spu / 3600 if spu else None)):
+            if scale is None:
+                continue
+            ax.plot([u * scale for u in us], mean, lw=1.5, label=f"{label} (seed {seeds})", **style)
+            for e in es:  # fairseq's checkpoint_best: what the run is tested with
+                ax.plot(e["best_update"] * scale, e["best_valid_bleu"], marker="*", ms=10, ls="",
+                        color=style["color"])
+    for ax, xlabel in ((axes[0], "updates"), (axes[1], "training hours")):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("valid BLEU (beam 5, detok.)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{title}: valid BLEU to convergence (mean over the seeds shown; * = the best "
+                 "checkpoint, which is tested)")
+    fig.text(0.5, 0.005, speed_note, ha="center", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def report(results: Path):
     runs, speed = load(results)
     entries = summarize(runs, speed)
@@ -567,15 +627,23 @@ def report(results: Path):
     (results / "ablations.md").write_text(ablations(entries))
     (results / "claims.md").write_text(claims(entries))
     wrote = ["summary.json", "headline.md", "ablations.md", "claims.md"]
+    note = ("training hours = updates × seconds per update measured alone on 2 cores "
+            "(scripts/benchmark_protocol.py, speed.json); validation time excluded" if speed else
+            "no speed.json: the training-hours panels are left empty")
     if any(e["config"] in ("baseline", "rdrop") for e in entries):
-        note = ("training hours = updates × seconds per update measured alone on 2 cores "
-                "(scripts/benchmark_protocol.py, speed.json); validation time excluded" if speed else
-                "no speed.json: the training-hours panels are left empty")
         figure2(entries, results / "figure2.png", note)
         wrote.append("figure2.png")
     for param, title, select, value in ABLATIONS[:2]:
         if ablation_plot(entries, param, title, select, value, results / f"ablation_{param}.png"):
             wrote.append(f"ablation_{param}.png")
+    for param, title in (("alpha", "R-Drop alpha (k = 1)"), ("k", "k-step R-Drop, alpha 5"),
+                         ("realformer", "RealFormer with and without R-Drop")):
+        groups = sweep_groups(entries, param)
+        if groups:
+            sweep_curves(groups, title, results / f"curves_{param}.png",
+                         note + ("; k-step: derived from the baseline's and R-Drop's" if param == "k" and speed
+                                 else ""))
+            wrote.append(f"curves_{param}.png")
     print(f"converged_report: {len(entries)} finished run(s); wrote {', '.join(wrote)} in {results}")
     return public
 

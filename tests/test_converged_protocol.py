@@ -198,6 +198,18 @@ def test_report_arithmetic(tmp_path):
     abl = (res / "ablations.md").read_text()
     assert "compare the values at seed(s) 1, which every alpha has" in abl
     assert "| 1.50* |" in abl and "| 2.00 |" in abl and "\\* k-step: not measured alone" in abl
+    # the sweeps' curves: one line per value at the seed every value has, and that seed's baseline
+    assert (res / "curves_alpha.png").is_file() and (res / "curves_k.png").is_file()
+    assert not (res / "curves_realformer.png").exists()  # no RealFormer run
+    entries = [dict(e, _rows=[]) for e in runs.values()]
+    groups = {label: [e["name"] for e in es] for label, es in converged_report.sweep_groups(entries, "k")}
+    assert groups == {"k = 1": ["rdrop_s1"], "k = 2": ["k_2_s1"], "k = 10": ["k_10_s1"],
+                      "Transformer (no R-Drop)": ["baseline_s1"]}
+    assert converged_report.sweep_groups(entries, "realformer") == []
+    entries.append(dict(runs["baseline_s2"], name="realformer_s2", config="realformer", _rows=[]))
+    groups = {label: [e["name"] for e in es] for label, es in converged_report.sweep_groups(entries, "realformer")}
+    assert groups == {"Transformer": ["baseline_s2"], "RealFormer": ["realformer_s2"],
+                      "Transformer + R-Drop": ["rdrop_s2"]}  # the seed all three have
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
     assert "## Cutoff and SimCut" in abl and "| SimCut (alpha 3, cutoff 0.05) | simcut_s1 | 29.50" in abl
     assert "## RealFormer" not in abl  # no RealFormer run: no section
