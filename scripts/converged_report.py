@@ -457,8 +457,15 @@ def claims(entries):
         pending = (f"; not finished yet: {param} = {', '.join(f'{v:g}' for v in missing)}"
                    + (f" (the best so far is at the edge of those finished, {param} = "
                       f"{', '.join(f'{v:g}' for v in beyond)} lie beyond it)" if beyond else "")) if missing else ""
+        cost = ""
+        if param == "k" and all(e["s_per_update"] for es in matched.values() for e in es):
+            # the paper's other half of the k study: larger k is cheaper; here, the hours to the tested checkpoint
+            hours = {v: statistics.mean(e["best_update"] * e["s_per_update"] / 3600 for e in es)
+                     for v, es in matched.items()}
+            cost = ("; training hours to the tested (best) checkpoint by k: "
+                    + ", ".join(f"{v:g}: {h:.2f}" for v, h in hours.items()))
         out.append(f"{num}. **{title}**: {verdict} — test sacreBLEU by {param} "
-                   f"({series}; {over}); best at {param} = {best:g}{noise}{pending}.")
+                   f"({series}; {over}); best at {param} = {best:g}{cost}{noise}{pending}.")
     return "\n".join(out) + "\n"
 
 

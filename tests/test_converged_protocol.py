@@ -193,6 +193,9 @@ def test_report_arithmetic(tmp_path):
         "not finished yet: alpha = 0, 3, 7." in claims
     # k 1: 28.0, 2: 27.0, 10: 26.0 -> smaller is better, but each step is inside the seed spread
     assert "4. **smaller k is better**: held so far" in claims and "not finished yet: k = 5." in claims
+    hours = ", ".join(f"{k}: {runs[n]['best_update'] * spu / 3600:.2f}"
+                      for k, n, spu in ((1, "rdrop_s1", 2.0), (2, "k_2_s1", 1.5), (10, "k_10_s1", 1.1)))
+    assert f"best at k = 1; training hours to the tested (best) checkpoint by k: {hours}; 2 of 2 steps" in claims
     assert "2 of 2 steps between neighbouring k (1→2, 2→10) are smaller than R-Drop's seed spread " \
         "(std 1.41 over 2 seeds): more seeds decide them; not finished yet: k = 5." in claims
     abl = (res / "ablations.md").read_text()
