@@ -349,3 +349,25 @@ def test_seed_matched_keeps_every_run_when_no_seed_is_shared():
     assert converged_report.seed_matched(pts) == ({3: [{"seed": 2}], 5: [{"seed": 2}]}, [2])
     pts = {3: [{"seed": 4}], 5: [{"seed": 1}]}
     assert converged_report.seed_matched(pts) == (pts, None)
+
+
+def k_sweep(bleu_by_k, rdrop_seeds=(24.0, 25.0, 26.0)):
+    """claims()'s entries: R-Drop at k = 1 over three seeds (std 1.0), k-step runs at seed 1."""
+    def entry(config, experiment, k, seed, bleu):
+        return {"config": config, "experiment": experiment, "alpha": 5, "k": k, "passes": 2, "seed": seed,
+                "test_sacrebleu": bleu, "best_update": 1000, "s_per_update": 1.0, "_rows": []}
+    return ([entry("rdrop", "rdrop", 1, s + 1, b) for s, b in enumerate(rdrop_seeds)]
+            + [entry(f"k_{k}", "kstep", k, 1, b) for k, b in bleu_by_k.items()])
+
+
+@pytest.mark.parametrize("bleu_by_k, verdict, says", [
+    ({2: 23.5, 5: 23.0, 10: 22.0}, "held", "best at k = 1"),
+    # k 5 -> 10 rises by 0.5, inside R-Drop's seed spread (std 1.0): not evidence against the claim
+    ({2: 23.5, 5: 22.0, 10: 22.5}, "open", "BLEU rises from k = 5 to 10 (22.00 → 22.50), inside that spread"),
+    # a rise by 2.0, twice the spread: the claim fails
+    ({2: 23.5, 5: 21.0, 10: 23.0}, "did not hold", "BLEU rises from k = 5 to 10 (21.00 → 23.00)."),
+])
+def test_k_claim_tells_an_inversion_inside_the_seed_spread_from_one_outside(bleu_by_k, verdict, says):
+    text = converged_report.claims(k_sweep(bleu_by_k)).splitlines()[-1]
+    assert text.startswith(f"4. **smaller k is better**: {verdict} — test sacreBLEU by k (1: 24.00, ")
+    assert says in text and "not finished yet" not in text
