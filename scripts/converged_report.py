@@ -292,6 +292,27 @@ ABLATIONS = [
 ]
 
 
+# Other systems next to the transformer and R-Drop: (title, ((config, label), ...))
+COMPARISONS = (
+    ("RealFormer with and without R-Drop",
+     (("baseline", "Transformer"), ("realformer", "RealFormer"),
+      ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop"))),
+    ("Cutoff and SimCut",
+     (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"),
+      ("rdrop_cutoff", "R-Drop + Cutoff (alpha 5, cutoff 0.05)"),
+      ("simcut", "SimCut (alpha 3, cutoff 0.05)"))),
+)
+
+
+def comparison_rows(entries, systems):
+    """[(label, runs)] of a comparison's systems that have runs; [] while none of its
+    own systems (other than the transformer and R-Drop) has a finished run."""
+    rows = [(label, [e for e in entries if e["config"] == c]) for c, label in systems]
+    if not any(es for (_, es), (c, _) in zip(rows, systems) if c not in ("baseline", "rdrop")):
+        return []
+    return [(label, es) for label, es in rows if es]
+
+
 def ablation_points(entries, select, value):
     """{value: [entries]} of a sweep."""
     pts = {}
@@ -336,24 +357,16 @@ def ablations(entries):
             out += ["", f"(Each value over all its seeds. [claims.md](claims.md) and the figure compare "
                         f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
         out.append("")
-    for title, systems in (
-            ("RealFormer with and without R-Drop",
-             (("baseline", "Transformer"), ("realformer", "RealFormer"),
-              ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop"))),
-            ("Cutoff and SimCut",
-             (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"),
-              ("rdrop_cutoff", "R-Drop + Cutoff (alpha 5, cutoff 0.05)"),
-              ("simcut", "SimCut (alpha 3, cutoff 0.05)")))):
-        rows = [(label, [e for e in entries if e["config"] == c]) for c, label in systems]
-        if not any(es for (_, es), (c, _) in zip(rows, systems) if c not in ("baseline", "rdrop")):
-            continue  # none of the section's own runs has finished
+    for title, systems in COMPARISONS:
+        rows = comparison_rows(entries, systems)
+        if not rows:
+            continue
         out += [f"## {title}", "", "| system | runs | test sacreBLEU "
                 "| test tokenized BLEU | best valid BLEU | updates |", "|---|---|---:|---:|---:|---:|"]
         for label, es in rows:
-            if es:
-                out.append(f"| {label} | {', '.join(e['name'] for e in es)} | {pm([e['test_sacrebleu'] for e in es])} "
-                           f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
-                           f"| {pm([e['updates'] for e in es], '.0f')} |")
+            out.append(f"| {label} | {', '.join(e['name'] for e in es)} | {pm([e['test_sacrebleu'] for e in es])} "
+                       f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
+                       f"| {pm([e['updates'] for e in es], '.0f')} |")
         out.append("")
     if len(out) == 2:
         out.append("No ablation run has finished yet.")
@@ -440,6 +453,7 @@ def claims(entries):
             held = vals[0] < best < vals[-1]
             # a best at the edge of what has finished, with planned values beyond it: not decided
             beyond = [v for v in missing if (best == vals[-1] and v > best) or (best == vals[0] and v < best)]
+            undecided = bool(beyond)
             close = [v for v in vals if v != best and means[best] - means[v] < spread] if spread else []
             noise = (f"; the best leads {param} = {', '.join(f'{v:g}' for v in close)} by less than R-Drop's "
                      f"seed spread (std {spread:.2f} over {len(rd)} seeds): more seeds decide it") if close else ""
@@ -447,8 +461,8 @@ def claims(entries):
             inversions = [(a, b) for a, b in zip(vals, vals[1:]) if means[a] < means[b]]
             held = not inversions
             # an inversion smaller than R-Drop's seed spread is not evidence against the claim: open
-            beyond = inversions if inversions and spread and all(
-                means[b] - means[a] < spread for a, b in inversions) else []
+            beyond = []
+            undecided = bool(inversions and spread and all(means[b] - means[a] < spread for a, b in inversions))
             close = [(a, b) for a, b in zip(vals, vals[1:]) if abs(means[a] - means[b]) < spread] if spread else []
             noise = (f"; {len(close)} of {len(vals) - 1} steps between neighbouring {param} "
                      f"({', '.join(f'{a:g}→{b:g}' for a, b in close)}) are smaller than R-Drop's seed spread "
@@ -456,15 +470,14 @@ def claims(entries):
             if inversions:
                 noise += ("; BLEU rises from " + ", ".join(f"{param} = {a:g} to {b:g} ({means[a]:.2f} → "
                                                            f"{means[b]:.2f})" for a, b in inversions)
-                          + (", inside that spread" if beyond else ""))
+                          + (", inside that spread" if undecided else ""))
         series = ", ".join(f"{v:g}: {m:.2f}" for v, m in means.items())
         over = (f"seed(s) {', '.join(map(str, seeds))}, the seeds every {param} has" if seeds
                 else "all runs (no seed shared by every value)")
-        verdict = ("open" if beyond else "held" if held else "did not hold") + (" so far" if missing else "")
+        verdict = ("open" if undecided else "held" if held else "did not hold") + (" so far" if missing else "")
         pending = (f"; not finished yet: {param} = {', '.join(f'{v:g}' for v in missing)}"
                    + (f" (the best so far is at the edge of those finished, {param} = "
-                      f"{', '.join(f'{v:g}' for v in beyond)} lie beyond it)" if beyond and claim == "middle"
-                      else "")) if missing else ""
+                      f"{', '.join(f'{v:g}' for v in beyond)} lie beyond it)" if beyond else "")) if missing else ""
         cost = ""
         if param == "k" and all(e["s_per_update"] for es in matched.values() for e in es):
             # the paper's other half of the k study: larger k is cheaper; here, the hours to the tested checkpoint
@@ -577,16 +590,12 @@ def sweep_groups(entries, param):
     comparison), plus the same seeds' baseline for reference. RealFormer: the
     transformer and RealFormer, each with and without R-Drop, at the seeds all four have."""
     if param == "realformer":
-        pts = {label: [e for e in entries if e["config"] == config]
-               for config, label in (("baseline", "Transformer"), ("realformer", "RealFormer"),
-                                     ("rdrop", "Transformer + R-Drop"),
-                                     ("realformer_rdrop", "RealFormer + R-Drop"))}
-        pts = {k: v for k, v in pts.items() if v}
-        if len(pts) < 2 or not {"RealFormer", "RealFormer + R-Drop"} & set(pts):
+        rows = comparison_rows(entries, COMPARISONS[0][1])
+        if len(rows) < 2:
             return []
-        matched, _ = seed_matched(pts)
+        matched, _ = seed_matched(dict(rows))
         return list(matched.items())
-    _, title, select, value = next(a for a in ABLATIONS if a[0] == param)
+    _, _, select, value = next(a for a in ABLATIONS if a[0] == param)
     pts = ablation_points(entries, select, value)
     if len(pts) < 2:
         return []
@@ -651,8 +660,7 @@ def report(results: Path):
     for param, title, select, value in ABLATIONS[:2]:
         if ablation_plot(entries, param, title, select, value, results / f"ablation_{param}.png"):
             wrote.append(f"ablation_{param}.png")
-    for param, title in (("alpha", "R-Drop alpha (k = 1)"), ("k", "k-step R-Drop, alpha 5"),
-                         ("realformer", "RealFormer with and without R-Drop")):
+    for param, title in [(a[0], a[1]) for a in ABLATIONS[:2]] + [("realformer", COMPARISONS[0][0])]:
         groups = sweep_groups(entries, param)
         if groups:
             sweep_curves(groups, title, results / f"curves_{param}.png",
