@@ -13,6 +13,15 @@ fairseq's own per-interval rates (train_inner "ups", every 10 updates), leaving
 out the first interval (start-up, first allocations). Prints medians and
 ratios to the baseline; writes JSON with "s_per_update" per configuration.
 Run it with nothing else on the machine.
+
+    python scripts/benchmark_protocol.py --configs baseline rdrop k_2 k_5 k_10 \
+        --repeats 3 --add-to docs/results/converged/speed.json
+
+adds configurations to an earlier measurement instead of measuring all again:
+each new configuration enters as its ratio to the baseline measured in this
+run times the baseline's figure in the file (the machine's speed drifts between
+sessions; a ratio within one run does not), and configurations the file already
+has are measured again only as a check, printed and kept beside, never replacing.
 """
 
 import argparse
@@ -87,6 +96,30 @@ def run_once(cmd, updates, threads, workdir):
     return seconds_per_update(proc.stdout + proc.stderr)
 
 
+def add_measurements(existing, medians, runs, reference, meta):
+    """EXISTING speed.json with MEDIANS' configurations it lacks added, each as
+    its ratio to REFERENCE (measured in the same run) times EXISTING's REFERENCE.
+    Configurations EXISTING has are kept; their new figure, scaled alike, is
+    recorded as a check. Returns a new dict; meta (date, command, ...) goes with
+    the record of this addition under "added"."""
+    if reference not in medians:
+        raise ValueError(f"--configs: {reference!r} must be measured too, as the reference of --add-to")
+    if reference not in existing.get("s_per_update", {}):
+        raise ValueError(f"--add-to: the file has no {reference!r} figure to scale by")
+    scale = existing["s_per_update"][reference] / medians[reference]
+    out = json.loads(json.dumps(existing))
+    new = [c for c in medians if c not in out["s_per_update"]]
+    for c in new:
+        out["s_per_update"][c] = medians[c] * scale
+        out.setdefault("runs", {})[c] = [t * scale for t in runs[c]]
+    check = {c: {"file": existing["s_per_update"][c], "this_run_scaled": medians[c] * scale}
+             for c in medians if c in existing["s_per_update"] and c != reference}
+    out.setdefault("added", []).append(dict(
+        meta, configs=new, reference=reference, scale=scale,
+        s_per_update_this_run=medians, runs_this_run=runs, check=check))
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", nargs="+", default=CONFIGS,
@@ -96,11 +129,27 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2, help="processes per configuration (default 2)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="OMP threads (default: all cores)")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--add-to", metavar="JSON",
+                   help="add the configurations this earlier speed.json lacks, as ratios to the baseline "
+                        "measured in the same run (baseline must be among --configs); rewrites the file")
     args = p.parse_args(argv)
     if args.updates < 2 * INTERVAL:
         p.error(f"--updates: expected at least {2 * INTERVAL}, got {args.updates}")
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads: expected whole numbers >= 1")
+    existing = None
+    if args.add_to:
+        if args.json:
+            p.error("--add-to and --json: give one (--add-to rewrites its file)")
+        try:
+            existing = json.loads(Path(args.add_to).read_text())
+        except (OSError, ValueError) as e:
+            p.error(f"--add-to: cannot read {args.add_to}: {e}")
+        if "baseline" not in args.configs:
+            p.error("--configs: 'baseline' must be measured too, as the reference of --add-to")
+        if existing.get("threads") != args.threads:
+            p.error(f"--threads: {args.threads}, but {args.add_to} was measured with {existing.get('threads')} "
+                    "(ratios differ with the thread count)")
     env = dict(os.environ)
     prep = subprocess.run(["bash", str(DRIVER), "prepare"], env=env, capture_output=True, text=True)
     if prep.returncode != 0:
@@ -119,12 +168,19 @@ def main(argv=None):
     print("|---|---:|---:|")
     for c in args.configs:
         print(f"| {c} | {med[c]:.3f} | {med[c] / ref:.2f} |")
-    result = {
-        "s_per_update": med, "runs": times, "threads": args.threads, "updates": args.updates,
+    meta = {
+        "threads": args.threads, "updates": args.updates,
         "repeats": args.repeats, "measured_from": "fairseq train_inner ups, first interval left out",
         "command": "python scripts/benchmark_protocol.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "nproc": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
     }
+    if existing is not None:
+        result = add_measurements(existing, med, times, "baseline", meta)
+        for c, v in result["added"][-1]["check"].items():
+            print(f"check: {c}: {v['this_run_scaled']:.3f} s/update here (scaled) vs {v['file']:.3f} in the file")
+        Path(args.add_to).write_text(json.dumps(result, indent=1) + "\n")
+        return result
+    result = dict({"s_per_update": med, "runs": times}, **meta)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -195,9 +195,10 @@ def test_report_arithmetic(tmp_path):
     assert "4. **smaller k is better**: held so far" in claims and "not finished yet: k = 5." in claims
     hours = ", ".join(f"{k}: {runs[n]['best_update'] * spu / 3600:.2f}"
                       for k, n, spu in ((1, "rdrop_s1", 2.0), (2, "k_2_s1", 1.5), (10, "k_10_s1", 1.1)))
-    assert f"best at k = 1; training hours to the tested (best) checkpoint by k: {hours}; 2 of 2 steps" in claims
-    assert "2 of 2 steps between neighbouring k (1→2, 2→10) are smaller than R-Drop's seed spread " \
-        "(std 1.41 over 2 seeds): more seeds decide them; not finished yet: k = 5." in claims
+    assert f"best at k = 1; training hours to the tested (best) checkpoint by k: {hours}; steps" in claims
+    assert "steps between neighbouring k over the seeds both have: 1→2 -1.00 (seed 1), 2→10 -1.00 (seed 1); " \
+        "2 of 2 are smaller than R-Drop's seed spread (std 1.41 over 2 seeds: 1→2, 2→10): " \
+        "more seeds decide them; not finished yet: k = 5." in claims
     abl = (res / "ablations.md").read_text()
     assert "compare the values at seed(s) 1, which every alpha has" in abl
     assert "| 1.50* |" in abl and "| 2.00 |" in abl and "\\* k-step: not measured alone" in abl
@@ -276,6 +277,41 @@ def test_benchmark_commands_are_the_drivers(tmp_path):
     assert cmd[0] == "fairseq-train" and flag(cmd, "--rdrop-passes") == "3"
     with pytest.raises(SystemExit, match="--configs: 'dropout'"):
         benchmark_protocol.protocol_command("dropout", dict(os.environ))
+
+
+def test_benchmark_adds_configurations_as_ratios_to_the_same_runs_baseline():
+    existing = {"s_per_update": {"baseline": 0.5, "rdrop": 1.2}, "runs": {"baseline": [0.5], "rdrop": [1.2]},
+                "threads": 2}
+    # this run's machine is 20% slower: every figure enters scaled back by 0.5 / 0.6
+    out = benchmark_protocol.add_measurements(
+        existing, {"baseline": 0.6, "rdrop": 1.5, "k_5": 0.9}, {"baseline": [0.6], "rdrop": [1.5], "k_5": [0.9, 0.9]},
+        "baseline", {"date": "d"})
+    assert out["s_per_update"]["k_5"] == pytest.approx(0.75)
+    assert out["runs"]["k_5"] == pytest.approx([0.75, 0.75])
+    # figures the file has are kept; the new ones only checked
+    assert out["s_per_update"]["baseline"] == 0.5 and out["s_per_update"]["rdrop"] == 1.2
+    added = out["added"][-1]
+    assert added["configs"] == ["k_5"] and added["scale"] == pytest.approx(0.5 / 0.6)
+    assert added["check"] == {"rdrop": {"file": 1.2, "this_run_scaled": pytest.approx(1.25)}}
+    assert "added" not in existing and "k_5" not in existing["s_per_update"]  # the input is not changed
+    with pytest.raises(ValueError, match="'baseline' must be measured too"):
+        benchmark_protocol.add_measurements(existing, {"k_5": 0.9}, {"k_5": [0.9]}, "baseline", {})
+    with pytest.raises(ValueError, match="no 'baseline' figure"):
+        benchmark_protocol.add_measurements({"s_per_update": {}}, {"baseline": 1}, {"baseline": [1]}, "baseline", {})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--add-to", "X", "--json", "Y"], "--add-to and --json: give one"),
+    (["--add-to", "/no/such/speed.json"], "--add-to: cannot read /no/such/speed.json"),
+    (["--add-to", "SPEED", "--configs", "k_5"], "--configs: 'baseline' must be measured too"),
+    (["--add-to", "SPEED", "--threads", "1"], "--threads: 1, but"),
+])
+def test_benchmark_add_to_errors_are_named(args, message, tmp_path, capsys):
+    speed = tmp_path / "speed.json"
+    speed.write_text(json.dumps({"s_per_update": {"baseline": 0.5}, "threads": 2}))
+    with pytest.raises(SystemExit):
+        benchmark_protocol.main([str(speed) if a == "SPEED" else a for a in args])
+    assert message in capsys.readouterr().err
 
 
 def test_benchmark_names_a_missing_fairseq_train():
@@ -363,11 +399,29 @@ def k_sweep(bleu_by_k, rdrop_seeds=(24.0, 25.0, 26.0)):
 @pytest.mark.parametrize("bleu_by_k, verdict, says", [
     ({2: 23.5, 5: 23.0, 10: 22.0}, "held", "best at k = 1"),
     # k 5 -> 10 rises by 0.5, inside R-Drop's seed spread (std 1.0): not evidence against the claim
-    ({2: 23.5, 5: 22.0, 10: 22.5}, "open", "BLEU rises from k = 5 to 10 (22.00 → 22.50), inside that spread"),
+    ({2: 23.5, 5: 22.0, 10: 22.5}, "open", "BLEU rises from k = 5 to 10 (22.00 → 22.50, seed 1), inside that spread"),
     # a rise by 2.0, twice the spread: the claim fails
-    ({2: 23.5, 5: 21.0, 10: 23.0}, "did not hold", "BLEU rises from k = 5 to 10 (21.00 → 23.00)."),
+    ({2: 23.5, 5: 21.0, 10: 23.0}, "did not hold", "BLEU rises from k = 5 to 10 (21.00 → 23.00, seed 1)."),
 ])
 def test_k_claim_tells_an_inversion_inside_the_seed_spread_from_one_outside(bleu_by_k, verdict, says):
     text = converged_report.claims(k_sweep(bleu_by_k)).splitlines()[-1]
     assert text.startswith(f"4. **smaller k is better**: {verdict} — test sacreBLEU by k (1: 24.00, ")
     assert says in text and "not finished yet" not in text
+
+
+def test_k_claim_judges_each_step_over_the_seeds_its_two_values_share():
+    """k = 5 and 10 with three seeds, k = 2 with one: the 5 -> 10 step is judged over
+    seeds 1-3 (where the seed-1 inversion reverses), the others over seed 1."""
+    entries = k_sweep({2: 23.5, 5: 22.0, 10: 22.5})
+    for seed, b5, b10 in ((2, 23.0, 21.0), (3, 22.5, 21.5)):
+        entries += [dict(entries[-1], config="k_5", k=5, seed=seed, test_sacrebleu=b5),
+                    dict(entries[-1], config="k_10", k=10, seed=seed, test_sacrebleu=b10)]
+    text = converged_report.claims(entries).splitlines()[-1]
+    # the series stays at the seed every k has; the steps use what each pair shares
+    assert "(1: 24.00, 2: 23.50, 5: 22.00, 10: 22.50; seed(s) 1, the seeds every k has)" in text
+    assert "1→2 -0.50 (seed 1), 2→5 -1.50 (seed 1), 5→10 -0.83 (seeds 1, 2, 3)" in text
+    assert text.startswith("4. **smaller k is better**: held — ") and "rises" not in text
+    # no seed shared by two neighbours: their step compares all their runs, and says so
+    lone = [e for e in entries if not (e["k"] == 10 and e["seed"] == 1)]
+    lone = [dict(e, seed=e["seed"] + 10) if e["k"] == 10 else e for e in lone]
+    assert "5→10 -1.25 (all runs, no seed shared)" in converged_report.claims(lone)
