@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "examples/translation/converged.sh"
 CONFIGS = ["baseline", "rdrop", "passes_3", "realformer", "realformer_rdrop", "simcut", "rdrop_cutoff"]
 INTERVAL = 10
+REFERENCE = "baseline"  # --add-to enters new configurations as ratios to it
 
 
 def protocol_command(config, env):
@@ -145,8 +146,10 @@ def main(argv=None):
             existing = json.loads(Path(args.add_to).read_text())
         except (OSError, ValueError) as e:
             p.error(f"--add-to: cannot read {args.add_to}: {e}")
-        if "baseline" not in args.configs:
-            p.error("--configs: 'baseline' must be measured too, as the reference of --add-to")
+        if REFERENCE not in args.configs:
+            p.error(f"--configs: {REFERENCE!r} must be measured too, as the reference of --add-to")
+        if REFERENCE not in existing.get("s_per_update", {}):
+            p.error(f"--add-to: the file has no {REFERENCE!r} figure to scale by")  # before minutes of measuring
         if existing.get("threads") != args.threads:
             p.error(f"--threads: {args.threads}, but {args.add_to} was measured with {existing.get('threads')} "
                     "(ratios differ with the thread count)")
@@ -163,7 +166,7 @@ def main(argv=None):
                 times[c].append(t)
                 print(f"  {c} repeat {r + 1}: {t:.3f} s/update", file=sys.stderr)
     med = {c: statistics.median(v) for c, v in times.items()}
-    ref = med.get("baseline", next(iter(med.values())))
+    ref = med.get(REFERENCE, next(iter(med.values())))
     print(f"| configuration | s / update (median of {args.repeats}) | x baseline |")
     print("|---|---:|---:|")
     for c in args.configs:
@@ -175,7 +178,7 @@ def main(argv=None):
         "nproc": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
     }
     if existing is not None:
-        result = add_measurements(existing, med, times, "baseline", meta)
+        result = add_measurements(existing, med, times, REFERENCE, meta)
         for c, v in result["added"][-1]["check"].items():
             print(f"check: {c}: {v['this_run_scaled']:.3f} s/update here (scaled) vs {v['file']:.3f} in the file")
         Path(args.add_to).write_text(json.dumps(result, indent=1) + "\n")

@@ -476,7 +476,7 @@ def claims(entries):
             # each step between neighbouring values over the seeds both have, so that extra seeds of
             # two neighbours (the cheap k = 5 and 10 runs) decide their step without waiting for every k's
             steps = [(a, b) + step_means(pts[a], pts[b]) for a, b in zip(list(pts), list(pts)[1:])]
-            inversions = [st for st in steps if st[2] < st[3]]
+            inversions = [(a, b, ma, mb, sd) for a, b, ma, mb, sd in steps if ma < mb]
             held = not inversions
             # an inversion smaller than R-Drop's seed spread is not evidence against the claim: open
             beyond = []
