@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -123,6 +124,31 @@ def test_a_tiny_real_run_resumes_skips_and_reports(tmp_path):
     # a second call skips what is committed and trains nothing
     again = driver("baseline_s1", **env)
     assert "baseline_s1: results committed, skipped" in again.stdout
+
+
+def test_lanes_started_together_prepare_the_data_once(tmp_path):
+    """Two drivers started at once (two lanes): both get complete data, and a
+    data folder left half-written (a driver killed while preparing) is redone,
+    not trained on."""
+    if not (MULTI30K / "train.de").exists():
+        raise AssertionError(f"Multi30k not found at {MULTI30K} (set MULTI30K_DIR)")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHON=sys.executable, OMP_NUM_THREADS="1", WORK=str(tmp_path / "work"), RAW=str(MULTI30K),
+               TEST_PROTOCOL=TINY["TEST_PROTOCOL"])
+    lanes = [subprocess.Popen(["bash", str(EX / "converged.sh"), "prepare"], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in lanes]
+    assert [p.returncode for p in lanes] == [0, 0], outs
+    data = tmp_path / "work/data-300p-400v"
+    assert (data / "ready").exists() and sum("prepare-multi30k: wrote" in o for o in outs) == 1, outs
+    files = {p.name: p.read_bytes() for p in (data / "data-bin").iterdir() if p.suffix in (".bin", ".idx")}
+    assert len(files) == 12
+    # half-written: the dictionary is there, the split files are not, no marker
+    (data / "ready").unlink()
+    for name in files:
+        (data / "data-bin" / name).unlink()
+    driver("prepare", **{k: env[k] for k in ("WORK", "RAW", "TEST_PROTOCOL")})
+    assert {n: (data / "data-bin" / n).read_bytes() for n in files} == files
 
 
 # ---- the report on hand-made runs ----

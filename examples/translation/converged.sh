@@ -194,9 +194,21 @@ one_run() {  # errors are checked one by one: set -e does not reach into a backg
 }
 
 mkdir -p "$WORK"
-if [ ! -f "$DATA/dict.en.txt" ]; then
-  bash "$HERE/prepare-multi30k.sh" "$RAW" "${DATA%/data-bin}" "$VOCAB" "$TRAIN_PAIRS"
-fi
+# Two drivers (lanes) started together must not prepare the same data at once:
+# the second's fairseq-preprocess found the first's dictionary and failed, and a
+# driver that tests for the dictionary alone could train on half-written files.
+# So the data is prepared under a lock, and marked ready only once complete.
+prepare_data() {
+  local dir=${DATA%/data-bin}
+  [ -f "$dir/ready" ] && return 0
+  # without the marker (a driver older than it, or one killed while preparing),
+  # the data counts as complete only if fairseq-preprocess's last file is there
+  if [ ! -f "$DATA/dict.en.txt" ] || [ ! -f "$DATA/test.de-en.en.idx" ]; then
+    bash "$HERE/prepare-multi30k.sh" "$RAW" "$dir" "$VOCAB" "$TRAIN_PAIRS"
+  fi
+  touch "$dir/ready"
+}
+( flock 8 && prepare_data ) 8> "$WORK/.prepare-lock"
 [ -z "$PREPARE_ONLY" ] || { echo "converged: data in $DATA"; exit 0; }
 for r in "${RUNS_LIST[@]}"; do
   if [ -f "$RESULTS/runs/$r/test_bleu.json" ]; then echo "converged: $r: results committed, skipped"; continue; fi
