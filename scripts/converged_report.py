@@ -142,8 +142,15 @@ def load(results: Path):
     return runs, speed
 
 
+def population(device):
+    """'cpu' or 'cuda': runs on the two draw different dropout masks under one seed."""
+    return "cpu" if device in (None, "cpu") else "cuda"  # runs before the field: CPU
+
+
 def s_per_update(run, speed):
     """(seconds per update, where it comes from) of RUN's configuration, or (None, None)."""
+    if population(run.get("device")) != "cpu":
+        return None, None  # speed.json is benchmark_protocol.py's 2-core CPU measurement
     key = speed_key(run)
     if key in speed:
         return speed[key], "measured"
@@ -251,6 +258,13 @@ def headline(entries):
     if len(protocols) > 1:
         out += ["**Warning: these runs were made under different protocols** (run.json's `protocol`); "
                 "their numbers are not comparable.", ""]
+    devices = sorted({e["device"] for e in entries})
+    if len({population(d) for d in devices}) > 1:
+        out += ["**Warning: these runs trained on both CPU and GPU** (run.json's `device`): under one "
+                "seed the two draw different dropout masks, so they are two populations, to be reported "
+                "side by side (converged.sh's RESULTS), never averaged together.", ""]
+    if entries:
+        out += [f"Trained on: {', '.join(devices)}.", ""]
     if not base and not rd:
         return "\n".join(out + ["No headline run has finished yet.", ""])
     out += ["| system | runs | test sacreBLEU | test tokenized BLEU | best valid BLEU | updates "

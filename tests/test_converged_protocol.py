@@ -270,6 +270,27 @@ def test_report_says_what_is_not_measured(tmp_path):
     assert not runs[0]["converged"] and runs[0]["s_per_update"] is None  # 300 > 0.7 * 400; no speed.json
 
 
+def test_report_names_the_device_and_keeps_gpu_runs_out_of_cpu_hours(tmp_path):
+    res = tmp_path / "res"
+    write_run(res, "baseline_s1", [10, 20, 25, 24], 25.0)
+    write_run(res, "rdrop_s1", [5, 15, 26, 24], 26.0, "rdrop")
+    (res / "speed.json").write_text(json.dumps({"s_per_update": {"baseline": 1.0, "rdrop": 2.0}}))
+    converged_report.main(["--results", str(res)])
+    head = (res / "headline.md").read_text()
+    assert "Trained on: cpu." in head and "both CPU and GPU" not in head
+    # one run from a GPU in the same folder: named, and given no CPU seconds per update
+    meta = json.loads((res / "runs/rdrop_s1/run.json").read_text())
+    (res / "runs/rdrop_s1/run.json").write_text(json.dumps(dict(meta, device="cuda: NVIDIA H200")))
+    converged_report.main(["--results", str(res)])
+    head = (res / "headline.md").read_text()
+    assert "Trained on: cpu, cuda: NVIDIA H200." in head
+    assert "**Warning: these runs trained on both CPU and GPU**" in head
+    runs = {r["name"]: r for r in json.loads((res / "summary.json").read_text())["runs"]}
+    assert runs["baseline_s1"]["s_per_update"] == 1.0
+    assert runs["rdrop_s1"]["s_per_update"] is None and runs["rdrop_s1"]["train_hours"] is None
+    assert runs["rdrop_s1"]["device"] == "cuda: NVIDIA H200"
+
+
 def test_early_verdict_has_a_middle_ground():
     assert converged_report.early_verdict([1.0, 1.0]) == "held"
     assert converged_report.early_verdict([1.0, 8 / 9]) == "held at most validations"
