@@ -478,11 +478,17 @@ def claims(entries):
         vals = list(means)
         best = max(means, key=means.get)
         missing = [v for v in PLANNED[param] if v not in means]
+        # a run cut at the cap before converging still had BLEU to gain: its value is a lower bound,
+        # and a claim that rests on it being below another value is not settled
+        cut = {v: max(e["updates"] for e in es) for v, es in matched.items()
+               if not all(e["converged"] for e in es)}
         if claim == "middle":
             held = vals[0] < best < vals[-1]
             # a best at the edge of what has finished, with planned values beyond it: not decided
             beyond = [v for v in missing if (best == vals[-1] and v > best) or (best == vals[0] and v < best)]
-            undecided = bool(beyond)
+            # the peak needs a converged value below the best on each side of it
+            sides = ([v for v in vals if v < best], [v for v in vals if v > best])
+            undecided = bool(beyond) or (held and not all(any(v not in cut for v in side) for side in sides))
             close = [v for v in vals if v != best and means[best] - means[v] < spread] if spread else []
             noise = (f"; the best leads {param} = {', '.join(f'{v:g}' for v in close)} by less than R-Drop's "
                      f"seed spread (std {spread:.2f} over {len(rd)} seeds): more seeds decide it") if close else ""
@@ -492,9 +498,11 @@ def claims(entries):
             steps = [(a, b) + step_means(pts[a], pts[b]) for a, b in zip(list(pts), list(pts)[1:])]
             inversions = [(a, b, ma, mb, sd) for a, b, ma, mb, sd in steps if ma < mb]
             held = not inversions
-            # an inversion smaller than R-Drop's seed spread is not evidence against the claim: open
+            # an inversion smaller than R-Drop's seed spread is not evidence against the claim: open;
+            # so is a step down to a value that was cut before converging
             beyond = []
-            undecided = bool(inversions and spread and all(mb - ma < spread for _, _, ma, mb, _ in inversions))
+            undecided = bool(inversions and spread and all(mb - ma < spread for _, _, ma, mb, _ in inversions)) \
+                or (held and any(b in cut for _, b, *_ in steps))
             noise = "; steps between neighbouring " + param + " over the seeds both have: " + ", ".join(
                 f"{a:g}→{b:g} {mb - ma:+.2f} ({seed_list(sd)})" for a, b, ma, mb, sd in steps)
             close = [(a, b) for a, b, ma, mb, _ in steps if abs(mb - ma) < spread] if spread else []
@@ -506,6 +514,9 @@ def claims(entries):
                 noise += ("; BLEU rises from " + ", ".join(f"{param} = {a:g} to {b:g} ({ma:.2f} → {mb:.2f}, "
                                                            f"{seed_list(sd)})" for a, b, ma, mb, sd in inversions)
                           + (", inside that spread" if undecided else ""))
+        if cut:
+            noise += (f"; cut at the cap before converging, so a lower bound: "
+                      + ", ".join(f"{param} = {v:g} ({u} updates)" for v, u in cut.items()))
         series = ", ".join(f"{v:g}: {m:.2f}" for v, m in means.items())
         over = (f"seed(s) {', '.join(map(str, seeds))}, the seeds every {param} has" if seeds
                 else "all runs (no seed shared by every value)")

@@ -291,6 +291,33 @@ def test_report_names_the_device_and_keeps_gpu_runs_out_of_cpu_hours(tmp_path):
     assert runs["rdrop_s1"]["device"] == "cuda: NVIDIA H200"
 
 
+def test_a_sweep_value_cut_before_converging_is_a_lower_bound_and_leaves_the_claim_open(tmp_path):
+    res = tmp_path / "res"
+    plateau, rising = [5, 15, 24, 26, 26, 25, 25, 25, 25, 25], [5, 10, 15, 18, 20, 21]
+    write_run(res, "baseline_s1", [10, 20, 25, 24, 24, 23, 23, 23, 23, 23], 20.0)
+    write_run(res, "rdrop_s1", plateau, 28.0, "rdrop")
+    write_run(res, "alpha_1_s1", plateau, 25.0, "rdrop", alpha=1)
+    write_run(res, "alpha_10_s1", rising, 22.0, "rdrop", alpha=10)   # still rising at its last update
+    write_run(res, "k_2_s1", rising, 26.0, "kstep", k=2)
+    write_run(res, "k_10_s1", plateau, 25.0, "kstep", k=10)
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    # without alpha 10's fall the peak at 5 rests on a value that could still rise
+    assert "3. **BLEU peaks at a middle alpha**: open so far" in claims
+    assert "cut at the cap before converging, so a lower bound: alpha = 10 (600 updates)" in claims
+    # k 1 -> 2 steps down to a run that had not converged: not settled either
+    assert "4. **smaller k is better**: open so far" in claims and "k = 2 (600 updates)" in claims
+    # the same numbers from converged runs: the claims hold
+    for name in ("alpha_10_s1", "k_2_s1"):
+        shutil.rmtree(res / "runs" / name)
+    write_run(res, "alpha_10_s1", plateau, 22.0, "rdrop", alpha=10)
+    write_run(res, "k_2_s1", plateau, 26.0, "kstep", k=2)
+    converged_report.main(["--results", str(res)])
+    claims = (res / "claims.md").read_text()
+    assert "3. **BLEU peaks at a middle alpha**: held so far" in claims
+    assert "4. **smaller k is better**: held so far" in claims and "lower bound" not in claims
+
+
 def test_early_verdict_has_a_middle_ground():
     assert converged_report.early_verdict([1.0, 1.0]) == "held"
     assert converged_report.early_verdict([1.0, 8 / 9]) == "held at most validations"
@@ -397,12 +424,12 @@ def test_device_cuda_drops_only_the_cpu_flag():
 
 
 def test_sweep_claims_compare_matched_seeds_and_name_what_is_inside_the_spread(tmp_path):
-    res = tmp_path / "res"
-    write_run(res, "baseline_s1", [10, 20, 25, 24], 25.0)
-    write_run(res, "rdrop_s1", [5, 15, 26, 24], 28.0, "rdrop")
-    write_run(res, "rdrop_s2", [5, 15, 26, 24], 30.0, "rdrop")  # R-Drop's seed std: 1.41
-    write_run(res, "alpha_1_s1", [5, 15, 26, 24], 27.5, "rdrop", alpha=1)
-    write_run(res, "alpha_10_s1", [5, 15, 26, 24], 22.0, "rdrop", alpha=10)
+    res = tmp_path / "res"  # every run converged: best at 300 of 500 updates, 200 before the end
+    write_run(res, "baseline_s1", [10, 20, 25, 24, 24], 25.0)
+    write_run(res, "rdrop_s1", [5, 15, 26, 24, 24], 28.0, "rdrop")
+    write_run(res, "rdrop_s2", [5, 15, 26, 24, 24], 30.0, "rdrop")  # R-Drop's seed std: 1.41
+    write_run(res, "alpha_1_s1", [5, 15, 26, 24, 24], 27.5, "rdrop", alpha=1)
+    write_run(res, "alpha_10_s1", [5, 15, 26, 24, 24], 22.0, "rdrop", alpha=10)
     converged_report.main(["--results", str(res)])
     claims = (res / "claims.md").read_text()
     assert "(1: 27.50, 5: 28.00, 10: 22.00; seed(s) 1, the seeds every alpha has); best at alpha = 5; " \
@@ -411,8 +438,8 @@ def test_sweep_claims_compare_matched_seeds_and_name_what_is_inside_the_spread(t
     # the best at the largest alpha finished, with larger ones planned: open, not refuted
     for name in ("alpha_1_s1", "alpha_10_s1"):
         shutil.rmtree(res / "runs" / name)
-    write_run(res, "alpha_0_s1", [5, 15, 26, 24], 21.0, "rdrop", alpha=0)
-    write_run(res, "alpha_3_s1", [5, 15, 26, 24], 25.0, "rdrop", alpha=3)
+    write_run(res, "alpha_0_s1", [5, 15, 26, 24, 24], 21.0, "rdrop", alpha=0)
+    write_run(res, "alpha_3_s1", [5, 15, 26, 24, 24], 25.0, "rdrop", alpha=3)
     converged_report.main(["--results", str(res)])
     claims = (res / "claims.md").read_text()
     assert "3. **BLEU peaks at a middle alpha**: open so far — " in claims
@@ -420,7 +447,7 @@ def test_sweep_claims_compare_matched_seeds_and_name_what_is_inside_the_spread(t
         "alpha = 7, 10 lie beyond it)." in claims
     # and once every planned value is in, the verdict is final
     for a, t in ((1, 24.0), (7, 29.0), (10, 26.0)):
-        write_run(res, f"alpha_{a}_s1", [5, 15, 26, 24], t, "rdrop", alpha=a)
+        write_run(res, f"alpha_{a}_s1", [5, 15, 26, 24, 24], t, "rdrop", alpha=a)
     converged_report.main(["--results", str(res)])
     claims = (res / "claims.md").read_text()
     assert "3. **BLEU peaks at a middle alpha**: held — " in claims and "best at alpha = 7" in claims
@@ -438,7 +465,8 @@ def k_sweep(bleu_by_k, rdrop_seeds=(24.0, 25.0, 26.0)):
     """claims()'s entries: R-Drop at k = 1 over three seeds (std 1.0), k-step runs at seed 1."""
     def entry(config, experiment, k, seed, bleu):
         return {"config": config, "experiment": experiment, "alpha": 5, "k": k, "passes": 2, "seed": seed,
-                "test_sacrebleu": bleu, "best_update": 1000, "s_per_update": 1.0, "_rows": []}
+                "test_sacrebleu": bleu, "best_update": 1000, "updates": 1500, "converged": True,
+                "s_per_update": 1.0, "_rows": []}
     return ([entry("rdrop", "rdrop", 1, s + 1, b) for s, b in enumerate(rdrop_seeds)]
             + [entry(f"k_{k}", "kstep", k, 1, b) for k, b in bleu_by_k.items()])
 
