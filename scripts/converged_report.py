@@ -144,12 +144,12 @@ def load(results: Path):
 
 def population(device):
     """'cpu' or 'cuda': runs on the two draw different dropout masks under one seed."""
-    return "cpu" if device in (None, "cpu") else "cuda"  # runs before the field: CPU
+    return "cpu" if device == "cpu" else "cuda"
 
 
 def s_per_update(run, speed):
     """(seconds per update, where it comes from) of RUN's configuration, or (None, None)."""
-    if population(run.get("device")) != "cpu":
+    if population(run.get("device", "cpu")) != "cpu":  # runs before the field: CPU
         return None, None  # speed.json is benchmark_protocol.py's 2-core CPU measurement
     key = speed_key(run)
     if key in speed:
