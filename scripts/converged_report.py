@@ -306,16 +306,41 @@ ABLATIONS = [
 ]
 
 
-# Other systems next to the transformer and R-Drop: (title, ((config, label), ...))
+# Other systems next to the transformer and R-Drop: (title, ((config, label), ...),
+# ((reference, system), ...): the per-seed differences system - reference to print)
 COMPARISONS = (
     ("RealFormer with and without R-Drop",
      (("baseline", "Transformer"), ("realformer", "RealFormer"),
-      ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop"))),
+      ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop")),
+     (("baseline", "realformer"), ("rdrop", "realformer_rdrop"), ("realformer", "realformer_rdrop"))),
     ("Cutoff and SimCut",
      (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"),
       ("rdrop_cutoff", "R-Drop + Cutoff (alpha 5, cutoff 0.05)"),
-      ("simcut", "SimCut (alpha 3, cutoff 0.05)"))),
+      ("simcut", "SimCut (alpha 3, cutoff 0.05)")),
+     (("rdrop", "rdrop_cutoff"), ("rdrop", "simcut"), ("simcut", "rdrop_cutoff"))),
 )
+
+
+def comparison_differences(entries, systems, pairs, spread):
+    """Lines: each pair's per-seed test sacreBLEU difference over the seeds both systems
+    have, its mean ± std, and whether the mean is inside R-Drop's seed spread (a
+    difference between two systems' means says little when it is smaller than the
+    noise between seeds of one system)."""
+    labels = dict(systems)
+    out = []
+    for a, b in pairs:
+        d = paired(entries, a, b, "test_sacrebleu")
+        if not d:
+            continue
+        m, s, n = mean_std(list(d.values()))
+        per = ", ".join(f"s{k}: {v:+.2f}" for k, v in d.items())
+        noise = ""
+        if spread:
+            inside = abs(m) < spread
+            noise = f"; {'inside' if inside else 'outside'} R-Drop's seed spread (std {spread:.2f})"
+        out.append(f"- {labels[b]} − {labels[a]}, test sacreBLEU: **{m:+.2f}"
+                   + (f" ± {s:.2f}" if n > 1 else "") + f"** over {n} seed(s) ({per}){noise}")
+    return out
 
 
 def comparison_rows(entries, systems):
@@ -386,7 +411,8 @@ def ablations(entries):
             out += ["", f"(Each value over all its seeds. [claims.md](claims.md) and the figure compare "
                         f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
         out.append("")
-    for title, systems in COMPARISONS:
+    _, spread, _ = mean_std([e["test_sacrebleu"] for e in entries if e["config"] == "rdrop"])
+    for title, systems, pairs in COMPARISONS:
         rows = comparison_rows(entries, systems)
         if not rows:
             continue
@@ -396,6 +422,9 @@ def ablations(entries):
             out.append(f"| {label} | {', '.join(e['name'] for e in es)} | {pm([e['test_sacrebleu'] for e in es])} "
                        f"| {pm([e['test_tokenized_bleu'] for e in es])} | {pm([e['best_valid_bleu'] for e in es])} "
                        f"| {pm([e['updates'] for e in es], '.0f')} |")
+        diffs = comparison_differences(entries, systems, pairs, spread)
+        if diffs:
+            out += ["", "Differences at the seeds both systems have:", ""] + diffs
         out.append("")
     if len(out) == 2:
         out.append("No ablation run has finished yet.")

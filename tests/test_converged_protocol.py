@@ -242,6 +242,10 @@ def test_report_arithmetic(tmp_path):
                       "Transformer + R-Drop": ["rdrop_s2"]}  # the seed all three have
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
     assert "## Cutoff and SimCut" in abl and "| SimCut (alpha 3, cutoff 0.05) | simcut_s1 | 29.50" in abl
+    # paired with R-Drop at the seed both have (s1: 29.5 - 28.0), set against R-Drop's seed std (1.41)
+    assert "- SimCut (alpha 3, cutoff 0.05) − R-Drop (alpha 5), test sacreBLEU: **+1.50** over 1 seed(s) " \
+        "(s1: +1.50); outside R-Drop's seed spread (std 1.41)" in abl
+    assert "R-Drop + Cutoff (alpha 5, cutoff 0.05) −" not in abl  # no run: no difference
     assert "## RealFormer" not in abl  # no RealFormer run: no section
     assert runs["simcut_s1"]["alpha"] == 3 and runs["simcut_s1"]["experiment"] == "simcut"
     for png in ("figure2.png", "ablation_alpha.png", "ablation_k.png"):
@@ -500,3 +504,19 @@ def test_k_claim_judges_each_step_over_the_seeds_its_two_values_share():
     lone = [e for e in entries if not (e["k"] == 10 and e["seed"] == 1)]
     lone = [dict(e, seed=e["seed"] + 10) if e["k"] == 10 else e for e in lone]
     assert "5→10 -1.25 (all runs, no seed shared)" in converged_report.claims(lone)
+
+
+def test_comparison_differences_pair_seeds_and_name_the_noise():
+    entry = lambda config, seed, bleu: {"config": config, "seed": seed, "test_sacrebleu": bleu}  # noqa: E731
+    entries = [entry("baseline", 1, 21.0), entry("baseline", 2, 22.0), entry("baseline", 3, 21.5),
+               entry("realformer", 1, 21.5), entry("realformer", 2, 21.0),  # no seed 3: left out
+               entry("realformer_rdrop", 1, 25.0)]
+    title, systems, pairs = converged_report.COMPARISONS[0]
+    lines = converged_report.comparison_differences(entries, systems, pairs, spread=0.8)
+    assert lines == [
+        "- RealFormer − Transformer, test sacreBLEU: **-0.25 ± 1.06** over 2 seed(s) (s1: +0.50, s2: -1.00); "
+        "inside R-Drop's seed spread (std 0.80)",
+        "- RealFormer + R-Drop − RealFormer, test sacreBLEU: **+3.50** over 1 seed(s) (s1: +3.50); "
+        "outside R-Drop's seed spread (std 0.80)"]
+    # no yardstick (R-Drop has under two seeds): no verdict on the noise
+    assert converged_report.comparison_differences(entries, systems, pairs, spread=0.0)[0].endswith("(s1: +0.50, s2: -1.00)")
