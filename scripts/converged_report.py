@@ -250,6 +250,19 @@ def paired(entries, a, b, key):
     return {s: B[s] - A[s] for s in sorted(A.keys() & B.keys())}
 
 
+def paired_text(d):
+    """'**mean ± std** over n seed(s) (s1: ..., s2: ...)' of paired()'s differences."""
+    m, s, n = mean_std(list(d.values()))
+    per = ", ".join(f"s{k}: {v:+.2f}" for k, v in d.items())
+    return f"**{m:+.2f}" + (f" ± {s:.2f}" if n > 1 else "") + f"** over {n} seed(s) ({per})"
+
+
+def rdrop_seed_spread(entries):
+    """The yardstick for differences between systems: R-Drop's test sacreBLEU std over
+    its seeds (0 / None with under two seeds: no yardstick)."""
+    return mean_std([e["test_sacrebleu"] for e in entries if e["config"] == "rdrop"])[1]
+
+
 def headline(entries):
     base = [e for e in entries if e["config"] == "baseline"]
     rd = [e for e in entries if e["config"] == "rdrop"]
@@ -278,10 +291,7 @@ def headline(entries):
                        ("best_valid_bleu", "best valid BLEU")):
         d = paired(entries, "baseline", "rdrop", key)
         if d:
-            m, s, n = mean_std(list(d.values()))
-            per = ", ".join(f"s{k}: {v:+.2f}" for k, v in d.items())
-            spread = f" ± {s:.2f}" if n > 1 else ""
-            out.append(f"- R-Drop − baseline, {label}: **{m:+.2f}{spread}** over {n} seed(s) ({per}); "
+            out.append(f"- R-Drop − baseline, {label}: {paired_text(d)}; "
                        f"range {min(d.values()):+.2f} to {max(d.values()):+.2f}")
     out.append("")
     out.append("Every run (time to the baseline's best valid BLEU: the same seed's baseline):")
@@ -332,14 +342,11 @@ def comparison_differences(entries, systems, pairs, spread):
         d = paired(entries, a, b, "test_sacrebleu")
         if not d:
             continue
-        m, s, n = mean_std(list(d.values()))
-        per = ", ".join(f"s{k}: {v:+.2f}" for k, v in d.items())
         noise = ""
         if spread:
-            inside = abs(m) < spread
+            inside = abs(statistics.mean(d.values())) < spread
             noise = f"; {'inside' if inside else 'outside'} R-Drop's seed spread (std {spread:.2f})"
-        out.append(f"- {labels[b]} − {labels[a]}, test sacreBLEU: **{m:+.2f}"
-                   + (f" ± {s:.2f}" if n > 1 else "") + f"** over {n} seed(s) ({per}){noise}")
+        out.append(f"- {labels[b]} − {labels[a]}, test sacreBLEU: {paired_text(d)}{noise}")
     return out
 
 
@@ -411,7 +418,7 @@ def ablations(entries):
             out += ["", f"(Each value over all its seeds. [claims.md](claims.md) and the figure compare "
                         f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
         out.append("")
-    _, spread, _ = mean_std([e["test_sacrebleu"] for e in entries if e["config"] == "rdrop"])
+    spread = rdrop_seed_spread(entries)
     for title, systems, pairs in COMPARISONS:
         rows = comparison_rows(entries, systems)
         if not rows:
@@ -454,8 +461,7 @@ def claims(entries):
     out = ["# The paper's claims, checked at convergence", ""]
     by = lambda c: [e for e in entries if e["config"] == c]  # noqa: E731
     base, rd = by("baseline"), by("rdrop")
-    # the yardstick for the sweeps' differences: R-Drop's own spread over seeds
-    _, spread, _ = mean_std([e["test_sacrebleu"] for e in rd])  # 0 / None with under two seeds: no yardstick
+    spread = rdrop_seed_spread(entries)  # the yardstick for the sweeps' differences
     d = paired(entries, "baseline", "rdrop", "test_sacrebleu")
     if d:
         m, s, n = mean_std(list(d.values()))
