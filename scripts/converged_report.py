@@ -243,11 +243,16 @@ def derived(e):
     return (e.get("s_per_update_source") or "").startswith("derived")
 
 
+def paired_runs(runs_a, runs_b, key):
+    """Per-seed differences b - a of key, over the seeds both lists of runs have."""
+    A = {e["seed"]: e[key] for e in runs_a}
+    B = {e["seed"]: e[key] for e in runs_b}
+    return {s: B[s] - A[s] for s in sorted(A.keys() & B.keys())}
+
+
 def paired(entries, a, b, key):
     """Per-seed differences b - a of key, over the seeds both configs have."""
-    A = {e["seed"]: e[key] for e in entries if e["config"] == a}
-    B = {e["seed"]: e[key] for e in entries if e["config"] == b}
-    return {s: B[s] - A[s] for s in sorted(A.keys() & B.keys())}
+    return paired_runs([e for e in entries if e["config"] == a], [e for e in entries if e["config"] == b], key)
 
 
 def paired_text(d):
@@ -340,14 +345,19 @@ def comparison_differences(entries, systems, pairs, spread):
     out = []
     for a, b in pairs:
         d = paired(entries, a, b, "test_sacrebleu")
-        if not d:
-            continue
-        noise = ""
-        if spread:
-            inside = abs(statistics.mean(d.values())) < spread
-            noise = f"; {'inside' if inside else 'outside'} R-Drop's seed spread (std {spread:.2f})"
-        out.append(f"- {labels[b]} − {labels[a]}, test sacreBLEU: {paired_text(d)}{noise}")
+        if d:
+            out.append(difference_line(f"{labels[b]} − {labels[a]}", d, spread))
     return out
+
+
+def difference_line(label, d, spread):
+    """'- label, test sacreBLEU: mean ± std over n seed(s) (...); inside/outside R-Drop's
+    seed spread' of paired()'s test sacreBLEU differences."""
+    noise = ""
+    if spread:
+        inside = abs(statistics.mean(d.values())) < spread
+        noise = f"; {'inside' if inside else 'outside'} R-Drop's seed spread (std {spread:.2f})"
+    return f"- {label}, test sacreBLEU: {paired_text(d)}{noise}"
 
 
 def comparison_rows(entries, systems):
@@ -398,6 +408,7 @@ def seed_list(seeds):
 
 def ablations(entries):
     out = ["# Ablations at convergence", ""]
+    spread = rdrop_seed_spread(entries)
     for param, title, select, value in ABLATIONS:
         pts = ablation_points(entries, select, value)
         if len(pts) < 2:
@@ -414,11 +425,22 @@ def ablations(entries):
                        f"| {pm([e['updates'] for e in es], '.0f')} "
                        f"| {'/'.join('yes' if e['converged'] else 'no' for e in es)} |")
         matched, seeds = seed_matched(pts)
-        if seeds and matched != pts:
+        if seeds and matched != pts and param in PLANNED:
             out += ["", f"(Each value over all its seeds. [claims.md](claims.md) and the figure compare "
                         f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
+        # Each value against the headline's R-Drop (alpha 5, k 1, m 2), paired by seed.
+        ref = next((v for v, es in pts.items() if any(e["config"] == "rdrop" for e in es)), None)
+        diffs = []
+        for v, es in pts.items():
+            d = paired_runs(pts[ref], es, "test_sacrebleu") if ref is not None and v != ref else None
+            if d:
+                cut = [e["name"] for e in es if e["seed"] in d and not e["converged"]]
+                diffs.append(difference_line(f"{param} {v:g} − {param} {ref:g}", d, spread)
+                             + (f"; {', '.join(cut)} cut before converging (a lower bound)" if cut else ""))
+        if diffs:
+            out += ["", f"Differences from {param} {ref:g} (the headline's R-Drop) at the seeds both have:", ""]
+            out += diffs
         out.append("")
-    spread = rdrop_seed_spread(entries)
     for title, systems, pairs in COMPARISONS:
         rows = comparison_rows(entries, systems)
         if not rows:

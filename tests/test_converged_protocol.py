@@ -241,6 +241,14 @@ def test_report_arithmetic(tmp_path):
     assert groups == {"Transformer": ["baseline_s2"], "RealFormer": ["realformer_s2"],
                       "Transformer + R-Drop": ["rdrop_s2"]}  # the seed all three have
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
+    # every sweep value against the headline's R-Drop, paired by seed (s1: 28.5 - 28.0, 22.0 - 28.0)
+    assert "Differences from passes 2 (the headline's R-Drop) at the seeds both have:" in abl
+    assert "- passes 3 − passes 2, test sacreBLEU: **+0.50** over 1 seed(s) (s1: +0.50); " \
+        "inside R-Drop's seed spread (std 1.41)" in abl
+    assert "- alpha 10 − alpha 5, test sacreBLEU: **-6.00** over 1 seed(s) (s1: -6.00); " \
+        "outside R-Drop's seed spread (std 1.41)\n" in abl
+    assert "- k 2 − k 1, test sacreBLEU: **-1.00**" in abl and "k 1 − k 1" not in abl
+    assert "which every passes has" not in abl  # no claim or figure for m: no such footnote
     assert "## Cutoff and SimCut" in abl and "| SimCut (alpha 3, cutoff 0.05) | simcut_s1 | 29.50" in abl
     # paired with R-Drop at the seed both have (s1: 29.5 - 28.0), set against R-Drop's seed std (1.41)
     assert "- SimCut (alpha 3, cutoff 0.05) − R-Drop (alpha 5), test sacreBLEU: **+1.50** over 1 seed(s) " \
@@ -311,6 +319,10 @@ def test_a_sweep_value_cut_before_converging_is_a_lower_bound_and_leaves_the_cla
     assert "cut at the cap before converging, so a lower bound: alpha = 10 (600 updates)" in claims
     # k 1 -> 2 steps down to a run that had not converged: not settled either
     assert "4. **smaller k is better**: open so far" in claims and "k = 2 (600 updates)" in claims
+    abl = (res / "ablations.md").read_text()
+    assert "- alpha 10 − alpha 5, test sacreBLEU: **-6.00** over 1 seed(s) (s1: -6.00); " \
+        "alpha_10_s1 cut before converging (a lower bound)" in abl  # one R-Drop seed: no spread
+    assert "alpha 1 − alpha 5, test sacreBLEU: **-3.00** over 1 seed(s) (s1: -3.00)\n" in abl
     # the same numbers from converged runs: the claims hold
     for name in ("alpha_10_s1", "k_2_s1"):
         shutil.rmtree(res / "runs" / name)
