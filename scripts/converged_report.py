@@ -406,6 +406,23 @@ def seed_list(seeds):
     return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
+def sweep_differences(pts, param, spread):
+    """Lines: each sweep value's per-seed test sacreBLEU difference from the headline's
+    R-Drop value (alpha 5, k 1, m 2), over the seeds both have; a run cut before
+    converging is named, its difference a lower bound."""
+    ref = next((v for v, es in pts.items() if any(e["config"] == "rdrop" for e in es)), None)
+    out = []
+    for v, es in pts.items():
+        d = paired_runs(pts[ref], es, "test_sacrebleu") if ref is not None and v != ref else None
+        if d:
+            cut = [e["name"] for e in es if e["seed"] in d and not e["converged"]]
+            out.append(difference_line(f"{param} {v:g} − {param} {ref:g}", d, spread)
+                       + (f"; {', '.join(cut)} cut before converging (a lower bound)" if cut else ""))
+    if out:
+        out = ["", f"Differences from {param} {ref:g} (the headline's R-Drop) at the seeds both have:", ""] + out
+    return out
+
+
 def ablations(entries):
     out = ["# Ablations at convergence", ""]
     spread = rdrop_seed_spread(entries)
@@ -428,18 +445,7 @@ def ablations(entries):
         if seeds and matched != pts and param in PLANNED:
             out += ["", f"(Each value over all its seeds. [claims.md](claims.md) and the figure compare "
                         f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
-        # Each value against the headline's R-Drop (alpha 5, k 1, m 2), paired by seed.
-        ref = next((v for v, es in pts.items() if any(e["config"] == "rdrop" for e in es)), None)
-        diffs = []
-        for v, es in pts.items():
-            d = paired_runs(pts[ref], es, "test_sacrebleu") if ref is not None and v != ref else None
-            if d:
-                cut = [e["name"] for e in es if e["seed"] in d and not e["converged"]]
-                diffs.append(difference_line(f"{param} {v:g} − {param} {ref:g}", d, spread)
-                             + (f"; {', '.join(cut)} cut before converging (a lower bound)" if cut else ""))
-        if diffs:
-            out += ["", f"Differences from {param} {ref:g} (the headline's R-Drop) at the seeds both have:", ""]
-            out += diffs
+        out += sweep_differences(pts, param, spread)
         out.append("")
     for title, systems, pairs in COMPARISONS:
         rows = comparison_rows(entries, systems)
