@@ -392,12 +392,16 @@ def seed_matched(pts):
 
 
 def step_means(runs_a, runs_b):
-    """(mean test sacreBLEU of A, of B, seeds) over the seeds A and B share, or
-    over all their runs (seeds None) when they share none."""
+    """(mean test sacreBLEU of A, of B, the step B - A, seeds) over the seeds A and B
+    share, or over all their runs (seeds None) when they share none. Over shared seeds
+    the step is the mean of the per-seed differences, as ablations.md's lines compute
+    it, so that one step never reads +0.04 there and +0.05 here (float rounding)."""
     shared = sorted({e["seed"] for e in runs_a} & {e["seed"] for e in runs_b})
     pick = (lambda es: [e for e in es if e["seed"] in shared]) if shared else (lambda es: es)
-    return (statistics.mean(e["test_sacrebleu"] for e in pick(runs_a)),
-            statistics.mean(e["test_sacrebleu"] for e in pick(runs_b)), shared or None)
+    ma = statistics.mean(e["test_sacrebleu"] for e in pick(runs_a))
+    mb = statistics.mean(e["test_sacrebleu"] for e in pick(runs_b))
+    step = statistics.mean(paired_runs(runs_a, runs_b, "test_sacrebleu").values()) if shared else mb - ma
+    return ma, mb, step, shared or None
 
 
 def seed_list(seeds):
@@ -559,23 +563,23 @@ def claims(entries):
             # each step between neighbouring values over the seeds both have, so that extra seeds of
             # two neighbours (the cheap k = 5 and 10 runs) decide their step without waiting for every k's
             steps = [(a, b) + step_means(pts[a], pts[b]) for a, b in zip(list(pts), list(pts)[1:])]
-            inversions = [(a, b, ma, mb, sd) for a, b, ma, mb, sd in steps if ma < mb]
+            inversions = [(a, b, ma, mb, st, sd) for a, b, ma, mb, st, sd in steps if st > 0]
             held = not inversions
             # an inversion smaller than R-Drop's seed spread is not evidence against the claim: open;
             # so is a step down to a value that was cut before converging
             beyond = []
-            undecided = bool(inversions and spread and all(mb - ma < spread for _, _, ma, mb, _ in inversions)) \
+            undecided = bool(inversions and spread and all(st < spread for *_, st, _ in inversions)) \
                 or (held and any(b in cut for _, b, *_ in steps))
             noise = "; steps between neighbouring " + param + " over the seeds both have: " + ", ".join(
-                f"{a:g}→{b:g} {mb - ma:+.2f} ({seed_list(sd)})" for a, b, ma, mb, sd in steps)
-            close = [(a, b) for a, b, ma, mb, _ in steps if abs(mb - ma) < spread] if spread else []
+                f"{a:g}→{b:g} {st:+.2f} ({seed_list(sd)})" for a, b, _, _, st, sd in steps)
+            close = [(a, b) for a, b, _, _, st, _ in steps if abs(st) < spread] if spread else []
             if close:
                 noise += (f"; {len(close)} of {len(steps)} are smaller than R-Drop's seed spread "
                           f"(std {spread:.2f} over {len(rd)} seeds: {', '.join(f'{a:g}→{b:g}' for a, b in close)}): "
                           "more seeds decide them")
             if inversions:
                 noise += ("; BLEU rises from " + ", ".join(f"{param} = {a:g} to {b:g} ({ma:.2f} → {mb:.2f}, "
-                                                           f"{seed_list(sd)})" for a, b, ma, mb, sd in inversions)
+                                                           f"{seed_list(sd)})" for a, b, ma, mb, _, sd in inversions)
                           + (", inside that spread" if undecided else ""))
         if cut:
             noise += (f"; cut at the cap before converging, so a lower bound: "

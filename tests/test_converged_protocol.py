@@ -4,6 +4,7 @@ the report's arithmetic on hand-made runs."""
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -532,3 +533,20 @@ def test_comparison_differences_pair_seeds_and_name_the_noise():
         "outside R-Drop's seed spread (std 0.80)"]
     # no yardstick (R-Drop has under two seeds): no verdict on the noise
     assert converged_report.comparison_differences(entries, systems, pairs, spread=0.0)[0].endswith("(s1: +0.50, s2: -1.00)")
+
+
+def test_a_k_step_reads_the_same_in_claims_and_ablations(tmp_path):
+    # the real k 1 / k 2 seeds 1-2: per-seed differences -0.31 and +0.40, whose mean (0.045)
+    # rounds either way by float error; both documents must print the one number
+    res = tmp_path / "res"
+    plateau = [5, 15, 24, 26, 26, 25, 25, 25, 25, 25]
+    for seed, base, rdrop, k2 in ((1, 21.20, 24.60, 24.29), (2, 22.24, 23.26, 23.66)):
+        write_run(res, f"baseline_s{seed}", plateau, base)
+        write_run(res, f"rdrop_s{seed}", plateau, rdrop, "rdrop")
+        write_run(res, f"k_2_s{seed}", plateau, k2, "kstep", k=2)
+        write_run(res, f"k_10_s{seed}", plateau, 22.0, "kstep", k=10)  # a claim needs three values
+    converged_report.main(["--results", str(res)])
+    claims, abl = (res / "claims.md").read_text(), (res / "ablations.md").read_text()
+    step = re.search(r"1→2 ([+-]\d+\.\d\d) \(seeds 1, 2\)", claims).group(1)
+    line = re.search(r"- k 2 − k 1, test sacreBLEU: \*\*([+-]\d+\.\d\d) ±", abl).group(1)
+    assert step == line
