@@ -415,9 +415,11 @@ def sweep_differences(pts, param, spread):
     R-Drop value (alpha 5, k 1, m 2), over the seeds both have; a run cut before
     converging is named, its difference a lower bound."""
     ref = next((v for v, es in pts.items() if any(e["config"] == "rdrop" for e in es)), None)
+    if ref is None:
+        return []
     out = []
     for v, es in pts.items():
-        d = paired_runs(pts[ref], es, "test_sacrebleu") if ref is not None and v != ref else None
+        d = paired_runs(pts[ref], es, "test_sacrebleu") if v != ref else None
         if d:
             cut = [e["name"] for e in es if e["seed"] in d and not e["converged"]]
             out.append(difference_line(f"{param} {v:g} − {param} {ref:g}", d, spread)
