@@ -321,14 +321,15 @@ ABLATIONS = [
 ]
 
 
-# Other systems next to the transformer and R-Drop: (title, ((config, label), ...),
-# ((reference, system), ...): the per-seed differences system - reference to print)
+# Other systems next to the transformer and R-Drop: (key of its curves_<key>.png, title,
+# ((config, label), ...), ((reference, system), ...): the per-seed differences
+# system - reference to print)
 COMPARISONS = (
-    ("RealFormer with and without R-Drop",
+    ("realformer", "RealFormer with and without R-Drop",
      (("baseline", "Transformer"), ("realformer", "RealFormer"),
       ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop")),
      (("baseline", "realformer"), ("rdrop", "realformer_rdrop"), ("realformer", "realformer_rdrop"))),
-    ("Cutoff and SimCut",
+    ("cutoff", "Cutoff and SimCut",
      (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"),
       ("rdrop_cutoff", "R-Drop + Cutoff (alpha 5, cutoff 0.05)"),
       ("simcut", "SimCut (alpha 3, cutoff 0.05)")),
@@ -453,7 +454,7 @@ def ablations(entries):
                         f"the values at seed(s) {', '.join(map(str, seeds))}, which every {param} has.)"]
         out += sweep_differences(pts, param, spread)
         out.append("")
-    for title, systems, pairs in COMPARISONS:
+    for _, title, systems, pairs in COMPARISONS:
         rows = comparison_rows(entries, systems)
         if not rows:
             continue
@@ -699,13 +700,16 @@ def ablation_plot(entries, param, title, select, value, out):
 
 # ---------------------------------------------------------------- main
 def sweep_groups(entries, param):
-    """[(label, entries)] of the curves figure for a sweep ('alpha', 'k') or 'realformer'.
+    """[(label, entries)] of the curves figure for a sweep ('alpha', 'k') or a comparison's
+    key ('realformer', 'cutoff').
 
     The sweeps: one line per value at the seeds every value has (claims.md's
-    comparison), plus the same seeds' baseline for reference. RealFormer: the
-    transformer and RealFormer, each with and without R-Drop, at the seeds all four have."""
-    if param == "realformer":
-        rows = comparison_rows(entries, COMPARISONS[0][1])
+    comparison), plus the same seeds' baseline for reference. A comparison: each of its
+    systems that has runs (e.g. the transformer and RealFormer, each with and without
+    R-Drop), at the seeds all of them have."""
+    comparison = next((c for c in COMPARISONS if c[0] == param), None)
+    if comparison:
+        rows = comparison_rows(entries, comparison[2])
         if len(rows) < 2:
             return []
         matched, _ = seed_matched(dict(rows))
@@ -775,7 +779,7 @@ def report(results: Path):
     for param, title, select, value in ABLATIONS[:2]:
         if ablation_plot(entries, param, title, select, value, results / f"ablation_{param}.png"):
             wrote.append(f"ablation_{param}.png")
-    for param, title in [(a[0], a[1]) for a in ABLATIONS[:2]] + [("realformer", COMPARISONS[0][0])]:
+    for param, title in [(a[0], a[1]) for a in ABLATIONS[:2]] + [(c[0], c[1]) for c in COMPARISONS]:
         groups = sweep_groups(entries, param)
         if groups:
             sweep_curves(groups, title, results / f"curves_{param}.png",

@@ -232,6 +232,7 @@ def test_report_arithmetic(tmp_path):
     # the sweeps' curves: one line per value at the seed every value has, and that seed's baseline
     assert (res / "curves_alpha.png").is_file() and (res / "curves_k.png").is_file()
     assert not (res / "curves_realformer.png").exists()  # no RealFormer run
+    assert (res / "curves_cutoff.png").read_bytes()[:4] == b"\x89PNG"  # simcut_s1
     entries = [dict(e, _rows=[]) for e in runs.values()]
     groups = {label: [e["name"] for e in es] for label, es in converged_report.sweep_groups(entries, "k")}
     assert groups == {"k = 1": ["rdrop_s1"], "k = 2": ["k_2_s1"], "k = 10": ["k_10_s1"],
@@ -241,6 +242,10 @@ def test_report_arithmetic(tmp_path):
     groups = {label: [e["name"] for e in es] for label, es in converged_report.sweep_groups(entries, "realformer")}
     assert groups == {"Transformer": ["baseline_s2"], "RealFormer": ["realformer_s2"],
                       "Transformer + R-Drop": ["rdrop_s2"]}  # the seed all three have
+    groups = {label: [e["name"] for e in es] for label, es in converged_report.sweep_groups(entries, "cutoff")}
+    assert groups == {"Transformer": ["baseline_s1"], "R-Drop (alpha 5)": ["rdrop_s1"],
+                      "SimCut (alpha 3, cutoff 0.05)": ["simcut_s1"]}  # seed 1: simcut's only
+    assert converged_report.sweep_groups([e for e in entries if e["config"] != "simcut"], "cutoff") == []
     assert "## R-Drop copies m, alpha 5" in abl and "| 3 | passes_3_s1 |" in abl
     # every sweep value against the headline's R-Drop, paired by seed (s1: 28.5 - 28.0, 22.0 - 28.0)
     assert "Differences from passes 2 (the headline's R-Drop) at the seeds both have:" in abl
@@ -524,7 +529,7 @@ def test_comparison_differences_pair_seeds_and_name_the_noise():
     entries = [entry("baseline", 1, 21.0), entry("baseline", 2, 22.0), entry("baseline", 3, 21.5),
                entry("realformer", 1, 21.5), entry("realformer", 2, 21.0),  # no seed 3: left out
                entry("realformer_rdrop", 1, 25.0)]
-    title, systems, pairs = converged_report.COMPARISONS[0]
+    _, title, systems, pairs = converged_report.COMPARISONS[0]
     lines = converged_report.comparison_differences(entries, systems, pairs, spread=0.8)
     assert lines == [
         "- RealFormer − Transformer, test sacreBLEU: **-0.25 ± 1.06** over 2 seed(s) (s1: +0.50, s2: -1.00); "
