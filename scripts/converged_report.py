@@ -329,11 +329,12 @@ COMPARISONS = (
      (("baseline", "Transformer"), ("realformer", "RealFormer"),
       ("rdrop", "Transformer + R-Drop"), ("realformer_rdrop", "RealFormer + R-Drop")),
      (("baseline", "realformer"), ("rdrop", "realformer_rdrop"), ("realformer", "realformer_rdrop"))),
+    # SimCut runs at its paper's alpha 3: R-Drop at alpha 3 is its like-for-like reference
     ("cutoff", "Cutoff and SimCut",
-     (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"),
+     (("baseline", "Transformer"), ("rdrop", "R-Drop (alpha 5)"), ("alpha_3", "R-Drop (alpha 3)"),
       ("rdrop_cutoff", "R-Drop + Cutoff (alpha 5, cutoff 0.05)"),
       ("simcut", "SimCut (alpha 3, cutoff 0.05)")),
-     (("rdrop", "rdrop_cutoff"), ("rdrop", "simcut"), ("simcut", "rdrop_cutoff"))),
+     (("rdrop", "rdrop_cutoff"), ("rdrop", "simcut"), ("alpha_3", "simcut"), ("simcut", "rdrop_cutoff"))),
 )
 
 

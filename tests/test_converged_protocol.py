@@ -259,6 +259,7 @@ def test_report_arithmetic(tmp_path):
     # paired with R-Drop at the seed both have (s1: 29.5 - 28.0), set against R-Drop's seed std (1.41)
     assert "- SimCut (alpha 3, cutoff 0.05) − R-Drop (alpha 5), test sacreBLEU: **+1.50** over 1 seed(s) " \
         "(s1: +1.50); outside R-Drop's seed spread (std 1.41)" in abl
+    assert "- SimCut (alpha 3, cutoff 0.05) − R-Drop (alpha 3)" not in abl  # no alpha 3 run here
     assert "R-Drop + Cutoff (alpha 5, cutoff 0.05) −" not in abl  # no run: no difference
     assert "## RealFormer" not in abl  # no RealFormer run: no section
     assert runs["simcut_s1"]["alpha"] == 3 and runs["simcut_s1"]["experiment"] == "simcut"
@@ -538,6 +539,16 @@ def test_comparison_differences_pair_seeds_and_name_the_noise():
         "outside R-Drop's seed spread (std 0.80)"]
     # no yardstick (R-Drop has under two seeds): no verdict on the noise
     assert converged_report.comparison_differences(entries, systems, pairs, spread=0.0)[0].endswith("(s1: +0.50, s2: -1.00)")
+
+
+def test_simcut_is_also_set_against_r_drop_at_its_own_alpha():
+    entry = lambda config, seed, bleu: {"config": config, "seed": seed, "test_sacrebleu": bleu}  # noqa: E731
+    entries = [entry("rdrop", 1, 24.5), entry("alpha_3", 1, 24.0), entry("simcut", 1, 24.75)]
+    key, _, systems, pairs = converged_report.COMPARISONS[1]
+    assert key == "cutoff"
+    assert converged_report.comparison_differences(entries, systems, pairs, spread=0.0) == [
+        "- SimCut (alpha 3, cutoff 0.05) − R-Drop (alpha 5), test sacreBLEU: **+0.25** over 1 seed(s) (s1: +0.25)",
+        "- SimCut (alpha 3, cutoff 0.05) − R-Drop (alpha 3), test sacreBLEU: **+0.75** over 1 seed(s) (s1: +0.75)"]
 
 
 def test_a_k_step_reads_the_same_in_claims_and_ablations(tmp_path):
