@@ -35,7 +35,7 @@ import convergence  # noqa: E402
 from parse_logs import parse_log  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RDROP_EXPERIMENTS = ("rdrop", "kstep", "realformer_rdrop", "simcut", "rdrop_cutoff")
+RDROP_EXPERIMENTS = ("rdrop", "kstep", "realformer_rdrop", "simcut", "rdrop_cutoff", "schedule")
 EXPERIMENTS = ("baseline",) + RDROP_EXPERIMENTS[:2] + ("realformer",) + RDROP_EXPERIMENTS[2:]
 
 

@@ -11,7 +11,11 @@
 #   k_K (k-step R-Drop, alpha 5) | passes_M (R-Drop over M copies, alpha 5) |
 #   realformer | realformer_rdrop (alpha 5) | simcut (SimCut: alpha 3, token
 #   cutoff 0.05 on the second copy) | rdrop_cutoff (R-Drop + Cutoff: alpha 5,
-#   cutoff 0.05 on both copies)
+#   cutoff 0.05 on both copies) | probe (the baseline with the dropout probe
+#   every 100 updates: it trains exactly as the baseline) | a schedule (R-Drop,
+#   alpha 5, issue 40): parts joined by '-', each one of start_N (plain before
+#   update N), warmup_W (alpha ramp over W updates), share (one encoder pass),
+#   lr_X (peak lr X, e.g. lr_0.003), k_K (k-step), e.g. start_600-warmup_1000
 # GROUP: headline = baseline and rdrop, seeds 1 2 3; ablations = seed 1 of
 # alpha 0 1 3 7 10, k 2 5 10, passes_3, realformer, realformer_rdrop (alpha 5
 # and k 1 are rdrop_s1); all = both.
@@ -101,11 +105,25 @@ config() {  # RUN -> "experiment alpha k extra-flags..." or an error
     realformer_rdrop) echo "realformer_rdrop $ALPHA 1" ;;
     simcut) echo "simcut 3 1" ;;
     rdrop_cutoff) echo "rdrop_cutoff $ALPHA 1" ;;
+    probe) echo "baseline $ALPHA 1 --task translation_rdrop --rdrop-probe-interval 100" ;;
     *) if [[ $c =~ ^alpha_$NUM$ ]]; then echo "rdrop ${c#alpha_} 1"
        elif [[ $c =~ ^k_([2-9]|[1-9][0-9]+)$ ]]; then echo "kstep $ALPHA ${c#k_}"
        elif [[ $c =~ ^passes_([2-9]|[1-9][0-9]+)$ ]]; then echo "rdrop $ALPHA 1 --rdrop-passes ${c#passes_}"
-       else return 1; fi ;;
+       else schedule "$c"; fi ;;
   esac
+}
+schedule() {  # start_600-warmup_1000-... -> "schedule ALPHA K flags..." or an error
+  local part k=1 flags=() parts
+  IFS=- read -r -a parts <<< "$1"
+  for part in "${parts[@]}"; do
+    if [[ $part =~ ^start_([1-9][0-9]*)$ ]]; then flags+=(--rdrop-start-update "${BASH_REMATCH[1]}")
+    elif [[ $part =~ ^warmup_([1-9][0-9]*)$ ]]; then flags+=(--rdrop-alpha-warmup-updates "${BASH_REMATCH[1]}")
+    elif [[ $part == share ]]; then flags+=(--rdrop-share-encoder)
+    elif [[ $part =~ ^lr_(0[.][0-9]+)$ ]]; then flags+=(--lr "${BASH_REMATCH[1]}")
+    elif [[ $part =~ ^k_([2-9]|[1-9][0-9]+)$ ]]; then k=${BASH_REMATCH[1]}
+    else return 1; fi
+  done
+  echo "schedule $ALPHA $k ${flags[*]}"
 }
 
 RUNS_LIST=(); PREPARE_ONLY=
@@ -117,7 +135,8 @@ for a in "${@:-headline}"; do
     all) RUNS_LIST+=($HEADLINE $ABLATIONS) ;;
     *) config "$a" > /dev/null || { echo "converged.sh: RUN: expected headline, ablations, all or" \
          "CONFIG_sSEED with CONFIG baseline, rdrop, alpha_A, k_K (K >= 2), passes_M (M >= 2)," \
-         "realformer, realformer_rdrop, simcut or rdrop_cutoff; got '$a'" >&2; exit 2; }
+         "realformer, realformer_rdrop, simcut, rdrop_cutoff, probe or a schedule (start_N, warmup_W," \
+         "share, lr_X, k_K joined by '-'); got '$a'" >&2; exit 2; }
        RUNS_LIST+=("$a") ;;
   esac
 done

@@ -3,9 +3,11 @@
 #
 #   train.sh EXPERIMENT DATA_BIN SAVE_DIR [SEED] [extra fairseq-train flags...]
 #
-# EXPERIMENT  baseline | rdrop | kstep | realformer | realformer_rdrop | simcut | rdrop_cutoff
-#             (rdrop/kstep/realformer_rdrop/rdrop_cutoff read ALPHA, default 5; kstep
-#             reads K, default 2; simcut = SimCut's published setting: ALPHA default 3,
+# EXPERIMENT  baseline | rdrop | kstep | schedule | realformer | realformer_rdrop | simcut |
+#             rdrop_cutoff (rdrop/kstep/schedule/realformer_rdrop/rdrop_cutoff read ALPHA,
+#             default 5; kstep reads K, default 2; schedule = kstep on --task
+#             translation_rdrop, its schedule flags (--rdrop-start-update, ...) given as
+#             extra flags; simcut = SimCut's published setting: ALPHA default 3,
 #             token cutoff CUTOFF (default 0.05) on the second copy; rdrop_cutoff =
 #             R-Drop + Cutoff: CUTOFF on both copies)
 # PRESET      iwslt14 (default): the paper's IWSLT14 De-En recipe, as the official
@@ -70,7 +72,7 @@ CRIT=(--criterion label_smoothed_cross_entropy)
 case "$EXP" in
   baseline) ;;
   rdrop) CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA") ;;
-  kstep) TASK=(--task translation_rdrop --rdrop-k-step "$K")
+  kstep|schedule) TASK=(--task translation_rdrop --rdrop-k-step "$K")
          CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA") ;;
   realformer) ARCH=$REALFORMER_ARCH ;;
   realformer_rdrop) ARCH=$REALFORMER_ARCH
@@ -79,7 +81,7 @@ case "$EXP" in
                 --cutoff-rate "$CUTOFF" --cutoff-copies second) ;;
   rdrop_cutoff) CRIT=(--criterion label_smoothed_cross_entropy_rdrop --rdrop-alpha "$ALPHA"
                       --cutoff-rate "$CUTOFF" --cutoff-copies all) ;;
-  *) echo "train.sh: EXPERIMENT: expected baseline, rdrop, kstep, realformer, realformer_rdrop, simcut" \
+  *) echo "train.sh: EXPERIMENT: expected baseline, rdrop, kstep, schedule, realformer, realformer_rdrop, simcut" \
        "or rdrop_cutoff, got '$EXP'" >&2; exit 2 ;;
 esac
 

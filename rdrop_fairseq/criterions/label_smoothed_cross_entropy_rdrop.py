@@ -43,6 +43,7 @@ from rdrop_fairseq.flags import FlagError, check_flag
 from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
 from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss, fused_simcut_loss
 from rdrop_fairseq.modules.multi_sample_dropout import MultiSampleDropout
+from rdrop_fairseq.modules.shared_encoder import share_encoder_pass
 from rdrop_fairseq.modules.rdrop_loss import (
     clean_to_cut_kl,
     multi_pass_symmetric_kl,
@@ -87,6 +88,16 @@ class LabelSmoothedCrossEntropyRDropConfig(LabelSmoothedCrossEntropyCriterionCon
             "never holding the logits (R-Drop passes and, in training, single "
             "passes; falls back to fused where the output layer is not a plain "
             "projection, and with --report-accuracy). Same values."
+        },
+    )
+    rdrop_share_encoder: bool = field(
+        default=False,
+        metadata={
+            "help": "one encoder pass (with its own dropout) instead of one per copy: "
+            "the decoder runs on every copy of the encoder's output, each copy with "
+            "its own dropout, and the KL is taken on the decoder's outputs as in "
+            "R-Drop; cheaper per update (see docs/benchmarks.md); not with "
+            "--cutoff-rate > 0 (cutoff cuts each copy's source)"
         },
     )
     cutoff_rate: float = field(
@@ -227,6 +238,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         rdrop_alpha=5.0,
         rdrop_passes=2,
         rdrop_loss_impl="fused",
+        rdrop_share_encoder=False,
         cutoff_rate=0.0,
         cutoff_copies="none",
         cutoff_mode="token",
@@ -269,6 +281,13 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             "second (SimCut) or all (R-Drop + Cutoff) when --cutoff-rate > 0",
             cutoff_copies,
         )
+        check_flag(
+            not (rdrop_share_encoder and cutoff_rate > 0),
+            "--rdrop-share-encoder",
+            "off when --cutoff-rate > 0 (cutoff cuts each copy's source; a shared encoder "
+            "pass has one)",
+            rdrop_share_encoder,
+        )
         check_seq2seq_task(task)
         super().__init__(
             task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy
@@ -277,7 +296,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self.num_passes = rdrop_passes
         self.loss_impl = str(rdrop_loss_impl)
         self._checked_dropout = False
+        self.share_encoder = bool(rdrop_share_encoder)
         self._step_rdrop = None  # set by rdrop_for_this_step
+        self._step_alpha_scale = 1.0  # likewise: the schedule's alpha warm-up
         self._fused_ok = None  # whether the fused loss applies to the model
         self._linear = None  # fused_linear: (features -> projection input, projection) or False
         self.cutoff_rate = float(cutoff_rate)
@@ -285,15 +306,16 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self.cutoff_mode = str(cutoff_mode)
 
     @contextmanager
-    def rdrop_for_this_step(self, rdrop: bool):
+    def rdrop_for_this_step(self, rdrop: bool, alpha_scale: float = 1.0):
         """Make the training forwards inside the block R-Drop (True) or plain
-        (False): how a task (k-step R-Drop) chooses per update while leaving
-        its own ``train_step`` as it is."""
-        self._step_rdrop = rdrop
+        (False), with ``alpha_scale`` times ``--rdrop-alpha``: how a task (the
+        schedules of ``modules/rdrop_schedule.py``) chooses per update while
+        leaving its own ``train_step`` as it is."""
+        self._step_rdrop, self._step_alpha_scale = rdrop, float(alpha_scale)
         try:
             yield
         finally:
-            self._step_rdrop = None
+            self._step_rdrop, self._step_alpha_scale = None, 1.0
 
     def forward(self, model, sample, reduce=True, rdrop=None):
         """Loss, sample size and logging outputs for one batch.
@@ -355,6 +377,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         if self.cutoff_rate > 0:
             with self._cutoff(model, net_input) as cut_stats:
                 net_output = model(**net_input, **extra)
+        elif self.share_encoder:
+            with share_encoder_pass(unwrap(model).encoder, self.num_passes):
+                net_output, cut_stats = model(**net_input, **extra), None
         else:
             net_output, cut_stats = model(**net_input, **extra), None
         loss, sample_size, logging_output = self._loss_from_output(model, sample, net_output, linear)
@@ -415,6 +440,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         """The R-Drop loss of the model's output for ``[x; x; ...]`` (its
         features, when ``linear`` is given)."""
         m = self.num_passes
+        alpha = self.alpha * self._step_alpha_scale
         target = model.get_targets(sample, net_output)  # one copy: B x T
         p = self.ignore_prefix_size
         if p > 0:
@@ -429,13 +455,13 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         if linear is not None:
             _, _, features = self._targets_and_features(model, sample, net_output, linear)
             loss, nll_loss, kl_loss = fused_linear_loss(
-                features, linear[1].weight, linear[1].bias, target, pad_mask, self.eps, self.alpha, m,
+                features, linear[1].weight, linear[1].bias, target, pad_mask, self.eps, alpha, m,
                 "simcut" if simcut else "rdrop")
             scores = None  # fused_linear is not used with --report-accuracy
         elif self.loss_impl in ("fused", "fused_linear") and self._fused_applies(model):
             logits = net_output[0][:, p:, :] if p > 0 else net_output[0]
             loss, nll_loss, kl_loss = (fused_simcut_loss if simcut else fused_rdrop_loss)(
-                logits, target, pad_mask, self.eps, self.alpha, m
+                logits, target, pad_mask, self.eps, alpha, m
             )
             scores = logits  # argmax of logits = argmax of log-probs
         else:
@@ -452,7 +478,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
                 reduce=True,
             )
             kl_loss = (clean_to_cut_kl if simcut else multi_pass_symmetric_kl)(lprobs, m, pad_mask)
-            loss = loss + self.alpha * kl_loss
+            loss = loss + alpha * kl_loss
             scores = lprobs
 
         ntokens = sample["ntokens"]
@@ -467,6 +493,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             "nbatches": 1,
             "rdrop_batches": 1,
             "rdrop_ntokens": ntokens,
+            "rdrop_alpha": alpha,  # summed over R-Drop batches; logged as their mean
         }
         if self.report_accuracy:
             mask = all_targets.ne(self.padding_idx)
@@ -520,6 +547,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         eligible = total("cutoff_eligible")
         if eligible > 0:
             metrics.log_scalar("cutoff_frac", total("cutoff_cut") / eligible, eligible, round=4)
+        rdrop_batches = total("rdrop_batches")
+        if rdrop_batches > 0:
+            metrics.log_scalar("rdrop_alpha", total("rdrop_alpha") / rdrop_batches, rdrop_batches, round=3)
         nbatches = total("nbatches")
         if nbatches > 0:
             metrics.log_scalar(
