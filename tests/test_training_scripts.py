@@ -139,7 +139,7 @@ def test_extra_flags_override_the_preset_and_tensorboard():
 
 @pytest.mark.parametrize("script, args, env, message", [
     ("train.sh", ["transformer", "D", "S"], {},
-     "EXPERIMENT: expected baseline, rdrop, kstep, realformer, realformer_rdrop, simcut or rdrop_cutoff, "
+     "EXPERIMENT: expected baseline, rdrop, kstep, schedule, realformer, realformer_rdrop, simcut or rdrop_cutoff, "
      "got 'transformer'"),
     ("train.sh", ["rdrop", "D", "S"], {"PRESET": "wmt"}, "PRESET: expected iwslt14, wmt14 or multi30k-cpu, got 'wmt'"),
     ("train.sh", ["rdrop", "D", "S"], {"FP16": "yes"}, "FP16: expected 1, 0 or auto, got 'yes'"),
