@@ -17,6 +17,9 @@ configuration measured alone on the machine). Writes into RESULTS:
   figure2.png    valid BLEU / valid loss against updates and against training
                  hours (updates x isolated s/update): mean over seeds, min-max band
   ablation_alpha.png, ablation_k.png
+  budget.md      issue 40's budget view: best valid BLEU and the test sacreBLEU of the
+                 best checkpoint within 1x-5x the baseline's hours (scripts/budget_report.py)
+  budget.png, probe.png  valid BLEU against hours; the dropout probe's KL
 
 `record` writes one run's run.json (converged.sh calls it):
     python scripts/converged_report.py record OUT/run.json --name rdrop_s1 ...
@@ -31,6 +34,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import budget  # noqa: E402
+import budget_report  # noqa: E402
 import convergence  # noqa: E402
 from parse_logs import parse_log  # noqa: E402
 
@@ -135,6 +140,8 @@ def load(results: Path):
         rows = parse_log((d / "train.log").read_text(errors="replace"), run["name"])
         run["rows"] = rows
         run["test"] = json.loads((d / "test_bleu.json").read_text())
+        scores = d / "budget_scores.json"  # the checkpoints best within a budget (scripts/budget.py)
+        run["budget_scores"] = json.loads(scores.read_text())["scores"] if scores.is_file() else {}
         runs.append(run)
     speed = {}
     if (results / "speed.json").is_file():
@@ -147,19 +154,22 @@ def population(device):
     return "cpu" if device == "cpu" else "cuda"
 
 
-def s_per_update(run, speed):
-    """(seconds per update, where it comes from) of RUN's configuration, or (None, None)."""
+def update_cost(run, speed):
+    """budget.update_cost() of RUN's configuration (plain s/update, s/update after the
+    start, start update, source), or None where it is not measured."""
     if population(run.get("device", "cpu")) != "cpu":  # runs before the field: CPU
-        return None, None  # speed.json is benchmark_protocol.py's 2-core CPU measurement
-    key = speed_key(run)
-    if key in speed:
-        return speed[key], "measured"
-    m = re.fullmatch(r"k_(\d+)", key)
-    if m and "baseline" in speed and "rdrop" in speed:
-        # k-1 plain updates and one R-Drop update in every k, each measured alone
-        k = int(m.group(1))
-        return ((k - 1) * speed["baseline"] + speed["rdrop"]) / k, f"derived: ({k - 1} baseline + 1 rdrop) / {k}"
-    return None, None
+        return None  # speed.json is benchmark_protocol.py's 2-core CPU measurement
+    try:
+        return budget.update_cost(speed_key(run), speed)
+    except budget.CostError:
+        return None
+
+
+def s_per_update(run, speed):
+    """(seconds per update, where it comes from) of RUN's configuration, or (None, None);
+    for a schedule with a late start, the seconds per update after it."""
+    cost = update_cost(run, speed)
+    return (cost[1], cost[3]) if cost else (None, None)
 
 
 def first_reaching(curve, target):
@@ -176,7 +186,9 @@ def summarize(runs, speed):
         a = convergence.assess(r["rows"], p.get("fraction", convergence.FRACTION),
                                p.get("patience", convergence.PATIENCE), p.get("min_updates", 0),
                                p.get("min_delta", convergence.MIN_DELTA))
-        spu, spu_source = s_per_update(r, speed)
+        cost = update_cost(r, speed)
+        spu, spu_source = (cost[1], cost[3]) if cost else (None, None)
+        hours = (lambda u: budget.hours_at(u, cost)) if cost else (lambda u: None)
         base = baselines.get(r["seed"]) or (next(iter(baselines.values())) if baselines else None)
         target = convergence.best_point(convergence.valid_curve(base["rows"]))[1] if base else None
         reach = first_reaching(curve, target) if target is not None else None
@@ -191,10 +203,12 @@ def summarize(runs, speed):
             "test_sacrebleu": r["test"]["sacrebleu"], "test_tokenized_bleu": r["test"]["tokenized_bleu"],
             "sacrebleu_signature": r["test"].get("sacrebleu_signature"),
             "s_per_update": spu, "s_per_update_source": spu_source,
-            "train_hours": a["updates"] * spu / 3600 if spu else None,
+            "rdrop_start_update": cost[2] if cost else None,
+            "train_hours": hours(a["updates"]),
+            "hours_to_best": hours(a["best_update"]),
             "baseline_best_valid_bleu": target,
             "updates_to_baseline_bleu": reach,
-            "hours_to_baseline_bleu": reach * spu / 3600 if (reach and spu) else None,
+            "hours_to_baseline_bleu": hours(reach) if reach else None,
             "threads": r["threads"], "device": r.get("device", "cpu"),  # runs before the field: CPU
             "git_commit": r["git_commit"],
         })
@@ -764,6 +778,7 @@ def report(results: Path):
     entries = summarize(runs, speed)
     for e, r in zip(entries, runs):
         e["_rows"], e["_protocol"] = r["rows"], r["protocol"]
+        e["_cost"], e["_budget_scores"] = update_cost(r, speed), r["budget_scores"]
     public = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
     (results / "summary.json").write_text(json.dumps(
         {"protocol": runs[0]["protocol"] if runs else None, "runs": public}, indent=1) + "\n")
@@ -777,6 +792,12 @@ def report(results: Path):
     if any(e["config"] in ("baseline", "rdrop") for e in entries):
         figure2(entries, results / "figure2.png", note)
         wrote.append("figure2.png")
+    (results / "budget.md").write_text(budget_report.budget_md(entries, note, speed))
+    wrote.append("budget.md")
+    if speed and budget_report.budget_figure(entries, results / "budget.png", note, band):
+        wrote.append("budget.png")
+    if budget_report.probe_figure(entries, results / "probe.png", band):
+        wrote.append("probe.png")
     for param, title, select, value in ABLATIONS[:2]:
         if ablation_plot(entries, param, title, select, value, results / f"ablation_{param}.png"):
             wrote.append(f"ablation_{param}.png")

@@ -127,6 +127,37 @@ def test_a_tiny_real_run_resumes_skips_and_reports(tmp_path):
     assert "baseline_s1: results committed, skipped" in again.stdout
 
 
+@pytest.mark.slow
+def test_the_driver_keeps_best_so_far_checkpoints_and_scores_the_best_within_each_budget(tmp_path):
+    """With speed.json and a committed baseline, an R-Drop run keeps every checkpoint that was
+    best so far (only those can be the best within a budget), two interval checkpoints besides,
+    and scores on test the ones scripts/budget.py names."""
+    if not (MULTI30K / "train.de").exists():
+        raise AssertionError(f"Multi30k not found at {MULTI30K} (set MULTI30K_DIR)")
+    results = tmp_path / "results"
+    results.mkdir()
+    # R-Drop at 3x the baseline's cost: its 1x budget ends well before its last validation
+    (results / "speed.json").write_text(json.dumps({"s_per_update": {"baseline": 1.0, "rdrop": 3.0}}))
+    env = dict(TINY, WORK=str(tmp_path / "work"), RESULTS=str(results), RAW=str(MULTI30K), REPORT="0")
+    driver("baseline_s1", "rdrop_s1", **env)
+    save, out = tmp_path / "work/rdrop_s1", results / "runs/rdrop_s1"
+    sys.path.insert(0, str(REPO / "scripts"))
+    import budget
+    import convergence
+    from parse_logs import parse_log
+
+    curve = convergence.valid_curve(parse_log((out / "train.log").read_text(), "r"))
+    assert sorted(int(p.stem) for p in (save / "best").iterdir()) == budget.records(curve)
+    assert len(list(save.glob("checkpoint_*_*.pt"))) == 2
+    to_score = subprocess.run([sys.executable, REPO / "scripts/budget.py", "to-score", out / "train.log",
+                               "--config", "rdrop", "--results", results], capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert to_score, "the 1x budget's best must be an earlier checkpoint than the final best"
+    scores = json.loads((out / "budget_scores.json").read_text())["scores"]
+    assert sorted(scores) == sorted(to_score) and all("sacrebleu" in s for s in scores.values())
+    assert all(f"best/{u}.pt" in (out / "commands.sh").read_text() for u in to_score)
+
+
 def test_lanes_started_together_prepare_the_data_once(tmp_path):
     """Two drivers started at once (two lanes): both get complete data, and a
     data folder left half-written (a driver killed while preparing) is redone,

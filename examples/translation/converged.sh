@@ -163,8 +163,51 @@ train() {  # run updates: train.sh with the protocol (DRY_RUN=1 train ...: its c
   local run=$1 updates=$2 exp alpha k extra
   read -r exp alpha k extra <<< "$(config "$run")"
   # shellcheck disable=SC2086
+  # every interval checkpoint of a segment is kept until keep_records picks the best-so-far ones
   PRESET=multi30k-cpu DEVICE=$DEVICE UPDATES=$updates VALID_EVERY=$VALID_EVERY ALPHA=$alpha K=$k \
-    bash "$HERE/train.sh" "$exp" "$DATA" "$WORK/$run" "${run##*_s}" "${PROTOCOL[@]}" $extra
+    bash "$HERE/train.sh" "$exp" "$DATA" "$WORK/$run" "${run##*_s}" "${PROTOCOL[@]}" $extra --keep-interval-updates -1
+}
+
+keep_records() {  # save dir: copy each best-so-far checkpoint into best/ (only those can be the best
+  # within a budget: scripts/budget.py), then drop the interval checkpoints but the newest two
+  local save=$1 u f
+  mkdir -p "$save/best" || return 1
+  for u in $("$PY" "$ROOT/scripts/budget.py" records "$save/train.log"); do
+    [ -e "$save/best/$u.pt" ] && continue
+    for f in "$save"/checkpoint_*_"$u".pt; do
+      if [ -f "$f" ]; then cp "$f" "$save/best/$u.pt.tmp" && mv "$save/best/$u.pt.tmp" "$save/best/$u.pt" || return 1; fi
+    done
+  done
+  # shellcheck disable=SC2012
+  ls "$save"/checkpoint_*_*.pt 2> /dev/null | awk -F_ '{print $NF, $0}' | sort -n | head -n -2 | cut -d' ' -f2- |
+    xargs -r rm -f
+}
+
+score_budgets() {  # run save out: score the checkpoints that are best within a budget (budget.py)
+  local run=$1 save=$2 out=$3 u ups
+  ups=$("$PY" "$ROOT/scripts/budget.py" to-score "$save/train.log" --config "${run%_s*}" --results "$RESULTS") || return 1
+  for u in $ups; do
+    if [ ! -f "$save/best/$u.pt" ]; then
+      echo "converged: $run: no kept checkpoint of update $u (trained before best/ was kept): not scored"; continue
+    fi
+    [ -f "$save/test_$u/bleu.json" ] || bash "$HERE/score.sh" "$DATA" "$save/best/$u.pt" "${DATA%/data-bin}/raw/test.en" \
+      "$save/test_$u" $ON_CPU ${TEST_SCORE_FLAGS:-} > /dev/null || return 1
+    echo "bash examples/translation/score.sh $DATA $save/best/$u.pt ${DATA%/data-bin}/raw/test.en $save/test_$u $ON_CPU ${TEST_SCORE_FLAGS:-}" \
+      >> "$save/budget_commands.sh"
+  done
+  [ -n "$ups" ] || return 0
+  "$PY" - "$save" "$out/budget_scores.json" $ups <<'PYEOF' || return 1
+import json, sys
+save, dest, ups = sys.argv[1], sys.argv[2], sys.argv[3:]
+scores = {}
+for u in ups:
+    try:
+        scores[u] = json.load(open(f"{save}/test_{u}/bleu.json"))
+    except OSError:
+        pass
+json.dump({"note": "test scores of checkpoints best within a budget (scripts/budget.py), by update",
+           "scores": scores}, open(dest, "w"), indent=1)
+PYEOF
 }
 
 if [ -n "${DRY_RUN:-}" ] && [ -z "$PREPARE_ONLY" ]; then
@@ -187,18 +230,21 @@ one_run() {  # errors are checked one by one: set -e does not reach into a backg
     echo "OMP_NUM_THREADS=$THREADS $cmd" >> "$save/commands.sh"
     echo "converged: $run: training to ${verdict#train } updates"
     train "$run" "${verdict#train }" > /dev/null || return 1
+    keep_records "$save" || return 1
   done
   echo "converged: $run: $verdict; scoring checkpoint_best.pt on test2016"
   bash "$HERE/score.sh" "$DATA" "$save/checkpoint_best.pt" "${DATA%/data-bin}/raw/test.en" "$save/test" $ON_CPU \
     ${TEST_SCORE_FLAGS:-} > /dev/null || return 1
-  mkdir -p "$out" && cp "$save/train.log" "$out/train.log" && cp "$save/test/hyp.txt" "$out/test_hyp.txt" &&
+  mkdir -p "$out" && rm -f "$save/budget_commands.sh" && score_budgets "$run" "$save" "$out" &&
+  cp "$save/train.log" "$out/train.log" && cp "$save/test/hyp.txt" "$out/test_hyp.txt" &&
   { echo "# $run: fairseq-train segments (each resumes from checkpoint_last.pt), then scoring"
     cat "$save/commands.sh"
     echo "bash examples/translation/score.sh $DATA $save/checkpoint_best.pt ${DATA%/data-bin}/raw/test.en $save/test $ON_CPU ${TEST_SCORE_FLAGS:-}"
+    [ ! -f "$save/budget_commands.sh" ] || { echo "# the checkpoints best within a budget"; cat "$save/budget_commands.sh"; }
   } > "$out/commands.sh" &&
   "$PY" "$ROOT/scripts/parse_logs.py" "$run=$save/train.log" --csv "$out/curves.csv" &&
   "$PY" "$ROOT/scripts/converged_report.py" record "$out/run.json" --name "$run" --experiment "$exp" \
-    --alpha "$alpha" --k "$k" --extra "$extra" --verdict "$verdict" --started "$(cat "$save/started")" \
+    --alpha "$alpha" --k "$k" --extra="$extra" --verdict "$verdict" --started "$(cat "$save/started")" \
     --threads "$THREADS" --device "$DEVICE" --git-commit "${GIT_COMMIT:-$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)}" \
     --fraction "$FRACTION" --patience "$PATIENCE" --min-updates "$MIN_UPDATES" \
     --max-updates "$MAX_UPDATES" --min-delta "$MIN_DELTA" --protocol "train_pairs=$TRAIN_PAIRS vocab=$VOCAB valid_every=$VALID_EVERY" \
