@@ -66,3 +66,18 @@ def generate_valid(data_bin, checkpoint, *flags):
     return run([BIN / "fairseq-generate", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--path", checkpoint, "--gen-subset", "valid", "--beam", "5", "--max-tokens", "4000",
                 "--max-len-b", "30", "--required-batch-size-multiple", "1", *flags])
+
+
+def kill_after_checkpoint(cmd, updates, env):
+    """Run fairseq-train CMD and SIGKILL it as soon as it has saved the checkpoint of
+    UPDATES updates: the kill a preemption gives, at a known point."""
+    import signal
+
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    for line in proc.stdout:
+        if "Saved checkpoint" in line and f"@ {updates} updates" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"fairseq-train ended before saving update {updates}"

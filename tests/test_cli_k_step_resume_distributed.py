@@ -2,15 +2,13 @@
 and two-process (gloo) training equal to one process."""
 
 import os
-import signal
-import subprocess
 import sys
 
 import pytest
 import torch
 
 import rdrop_fairseq
-from cli import BIN, REPO, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
+from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, kill_after_checkpoint, run
 from fairseq_helpers import model_flags
 
 K_STEP = ["--task", "translation_rdrop", "--rdrop-k-step", "3",
@@ -34,14 +32,7 @@ def test_killed_run_resumes_exactly(data_bin, tmp_path):
     # The same run, killed (SIGKILL) right after its first mid-epoch checkpoint.
     save = tmp_path / "b"
     cmd = [str(BIN / "fairseq-train"), str(data_bin), "--save-dir", str(save)] + flags
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=dict(os.environ, OMP_NUM_THREADS="2"))
-    for line in proc.stdout:
-        if "Saved checkpoint" in line and "@ 12 updates" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_checkpoint(cmd, 12, dict(os.environ, OMP_NUM_THREADS="2"))
     resumed_at = torch.load(save / "checkpoint_last.pt")["optimizer_history"][-1]["num_updates"]
     assert 12 <= resumed_at < 36
 

@@ -3,15 +3,13 @@
 update count and LR, and the probe logs probe_kl without changing training."""
 
 import os
-import signal
-import subprocess
 import sys
 
 import pytest
 import torch
 
 import rdrop_fairseq
-from cli import BIN, REPO, SMALL_MODEL, TRAIN_FLAGS, json_logs, run
+from cli import BIN, SMALL_MODEL, TRAIN_FLAGS, json_logs, kill_after_checkpoint, run
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +38,7 @@ def test_killed_run_resumes_exactly_across_the_start_update(data_bin, tmp_path):
     save = tmp_path / "b"
     cmd = [str(BIN / "fairseq-train"), str(data_bin), "--save-dir", str(save), "--user-dir",
            rdrop_fairseq.USER_DIR] + SMALL_MODEL + TRAIN_FLAGS + ["--log-interval", "1"] + flags
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="2", PATH=f"{BIN}:{os.environ['PATH']}"))
-    for line in proc.stdout:
-        if "Saved checkpoint" in line and "@ 12 updates" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_checkpoint(cmd, 12, dict(os.environ, OMP_NUM_THREADS="2", PATH=f"{BIN}:{os.environ['PATH']}"))
     resumed_at = torch.load(save / "checkpoint_last.pt")["optimizer_history"][-1]["num_updates"]
     assert 12 <= resumed_at < 16  # before the start: the resume crosses it
 

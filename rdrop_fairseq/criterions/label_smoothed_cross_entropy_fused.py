@@ -20,6 +20,7 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 )
 
 from rdrop_fairseq.criterions.label_smoothed_cross_entropy_rdrop import fused_linear_or_fallback
+from rdrop_fairseq.flags import check_flag
 from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
 
 
@@ -31,6 +32,12 @@ class LabelSmoothedCrossEntropyFusedConfig(LabelSmoothedCrossEntropyCriterionCon
 @register_criterion("label_smoothed_cross_entropy_fused", dataclass=LabelSmoothedCrossEntropyFusedConfig)
 class LabelSmoothedCrossEntropyFusedCriterion(LabelSmoothedCrossEntropyCriterion):
     _linear = None  # (features -> projection input, projection), or False
+
+    def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0, report_accuracy=False):
+        # fairseq's own criterion takes any value: -1 or 1.5 train silently to a loss below the NLL
+        check_flag(0.0 <= label_smoothing < 1.0, "--label-smoothing", "a float in [0, 1)", label_smoothing)
+        check_flag(ignore_prefix_size >= 0, "--ignore-prefix-size", "an integer >= 0", ignore_prefix_size)
+        super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
 
     def forward(self, model, sample, reduce=True):
         linear = self._linear_output(model) if model.training and reduce else None

@@ -288,6 +288,11 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             "pass has one)",
             rdrop_share_encoder,
         )
+        if str(cutoff_copies) == "second" and cutoff_rate == 0:
+            logger.warning(
+                "--cutoff-copies second with --cutoff-rate 0: SimCut's loss (NLL of copy 1 + "
+                "alpha * KL(copy 1 || copy 2)) with nothing cut; set --cutoff-rate > 0 for SimCut"
+            )
         check_seq2seq_task(task)
         super().__init__(
             task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy
