@@ -130,7 +130,7 @@ case "$PRESET" in
            "${BUDGET[@]}"
            --eval-bleu-remove-bpe sentencepiece --eval-bleu-detok space
            --validate-interval-updates "$VALID_EVERY" --save-interval-updates "$VALID_EVERY"
-           --keep-interval-updates 1 --no-epoch-checkpoints --log-interval 20 --num-workers 0) ;;
+           --keep-interval-updates 2 --no-epoch-checkpoints --log-interval 20 --num-workers 0) ;;
 esac
 TB=(); [ -n "${TENSORBOARD_DIR:-}" ] && TB=(--tensorboard-logdir "$TENSORBOARD_DIR")
 
@@ -138,5 +138,9 @@ CMD=(fairseq-train "$DATA" --user-dir "$ROOT/rdrop_fairseq" "${TASK[@]}" --arch 
      "${CRIT[@]}" "${COMMON[@]}" "${SETUP[@]}" --seed "$SEED" --save-dir "$SAVE" "${TB[@]}" "$@")
 if [ -n "${DRY_RUN:-}" ]; then printf '%q ' "${CMD[@]}"; echo; exit 0; fi
 mkdir -p "$SAVE"
+# a kill during fairseq's (non-atomic) copy to checkpoint_last.pt leaves it torn: resume from the
+# newest readable checkpoint instead (run as a file: no fairseq import, under a second)
+"$PY" "$ROOT/rdrop_fairseq/resume_guard.py" "$SAVE" 2>&1 | tee -a "$SAVE/train.log" >&2
+[ "${PIPESTATUS[0]}" = 0 ] || exit 2
 "${CMD[@]}" >> "$SAVE/train.log" 2>&1 || { tail -20 "$SAVE/train.log" >&2; exit 1; }
 echo "train.sh: $EXP ($PRESET, seed $SEED) done: $SAVE/train.log"
