@@ -11,7 +11,6 @@ reads the zip directory and the pickle only).
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
