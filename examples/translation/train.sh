@@ -140,7 +140,9 @@ if [ -n "${DRY_RUN:-}" ]; then printf '%q ' "${CMD[@]}"; echo; exit 0; fi
 mkdir -p "$SAVE"
 # a kill during fairseq's (non-atomic) copy to checkpoint_last.pt leaves it torn: resume from the
 # newest readable checkpoint instead (run as a file: no fairseq import, under a second)
-"$PY" "$ROOT/rdrop_fairseq/resume_guard.py" "$SAVE" 2>&1 | tee -a "$SAVE/train.log" >&2
-[ "${PIPESTATUS[0]}" = 0 ] || exit 2
+if compgen -G "$SAVE/checkpoint*.pt" > /dev/null; then  # a new run has nothing to guard
+  "$PY" "$ROOT/rdrop_fairseq/resume_guard.py" "$SAVE" 2>&1 | tee -a "$SAVE/train.log" >&2
+  [ "${PIPESTATUS[0]}" = 0 ] || exit 2
+fi
 "${CMD[@]}" >> "$SAVE/train.log" 2>&1 || { tail -20 "$SAVE/train.log" >&2; exit 1; }
 echo "train.sh: $EXP ($PRESET, seed $SEED) done: $SAVE/train.log"
