@@ -197,7 +197,7 @@ def test_non_seq2seq_task_is_rejected(tmp_path):
 
 @pytest.mark.parametrize("arch_flags", [TINY_TRANSFORMER, TINY_REALFORMER])
 def test_fused_and_plain_loss_impls_agree(tmp_path, arch_flags):
-    from rdrop_fairseq.criterions.label_smoothed_cross_entropy_rdrop import (
+    from rdrop_fairseq.modules.model_introspection import (
         output_is_log_softmax_of_logits,
     )
 

@@ -19,9 +19,8 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
     LabelSmoothedCrossEntropyCriterionConfig,
 )
 
-from rdrop_fairseq.criterions.label_smoothed_cross_entropy_rdrop import fused_linear_or_fallback
+from rdrop_fairseq.criterions.fused_linear_path import FusedLinearPath
 from rdrop_fairseq.flags import check_flag
-from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
 
 
 @dataclass
@@ -30,8 +29,8 @@ class LabelSmoothedCrossEntropyFusedConfig(LabelSmoothedCrossEntropyCriterionCon
 
 
 @register_criterion("label_smoothed_cross_entropy_fused", dataclass=LabelSmoothedCrossEntropyFusedConfig)
-class LabelSmoothedCrossEntropyFusedCriterion(LabelSmoothedCrossEntropyCriterion):
-    _linear = None  # (features -> projection input, projection), or False
+class LabelSmoothedCrossEntropyFusedCriterion(FusedLinearPath, LabelSmoothedCrossEntropyCriterion):
+    fused_linear_fallback = "label_smoothed_cross_entropy_fused: computing the loss as fairseq does"
 
     def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0, report_accuracy=False):
         # fairseq's own criterion takes any value: -1 or 1.5 train silently to a loss below the NLL
@@ -40,26 +39,7 @@ class LabelSmoothedCrossEntropyFusedCriterion(LabelSmoothedCrossEntropyCriterion
         super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
 
     def forward(self, model, sample, reduce=True):
-        linear = self._linear_output(model) if model.training and reduce else None
+        linear = self.fused_linear_output(model) if model.training and reduce else None
         if linear is None:
             return super().forward(model, sample, reduce)
-        net_output = model(**sample["net_input"], features_only=True)
-        target = model.get_targets(sample, net_output)
-        features = linear[0](net_output[0])
-        p = self.ignore_prefix_size
-        if p > 0:
-            target, features = target[:, p:], features[:, p:]
-        loss, nll_loss, _ = fused_linear_loss(
-            features, linear[1].weight, linear[1].bias, target, target.eq(self.padding_idx), self.eps)
-        sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
-        return loss, sample_size, {
-            "loss": loss.data, "nll_loss": nll_loss.data, "ntokens": sample["ntokens"],
-            "nsentences": sample["target"].size(0), "sample_size": sample_size,
-        }
-
-    def _linear_output(self, model):
-        if self._linear is None:
-            self._linear = fused_linear_or_fallback(
-                model, self.report_accuracy,
-                "label_smoothed_cross_entropy_fused: computing the loss as fairseq does")
-        return self._linear or None
+        return self.fused_linear_forward(model, sample, linear)

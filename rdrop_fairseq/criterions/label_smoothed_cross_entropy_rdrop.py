@@ -24,7 +24,6 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import (
@@ -34,28 +33,24 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
 )
 from fairseq.dataclass import ChoiceEnum
 from fairseq.logging import metrics
-from fairseq.models import BaseFairseqModel, FairseqDecoder
-from fairseq.models.transformer import TransformerModelBase
-from fairseq.modules import FairseqDropout
 from torch import nn
 
+from rdrop_fairseq.criterions.fused_linear_path import FusedLinearPath
 from rdrop_fairseq.flags import FlagError, check_flag
 from rdrop_fairseq.modules.fused_linear_loss import fused_linear_loss
 from rdrop_fairseq.modules.fused_rdrop_loss import fused_rdrop_loss, fused_simcut_loss
-from rdrop_fairseq.modules.multi_sample_dropout import MultiSampleDropout
+from rdrop_fairseq.modules.model_introspection import (
+    has_active_dropout,
+    output_is_log_softmax_of_logits,
+    unwrap,
+)
 from rdrop_fairseq.modules.shared_encoder import share_encoder_pass
 from rdrop_fairseq.modules.rdrop_loss import (
     clean_to_cut_kl,
     multi_pass_symmetric_kl,
     repeat_batch,
 )
-from rdrop_fairseq.modules.token_cutoff import (
-    CUTOFF_COPIES,
-    CUTOFF_MODES,
-    apply_keep_mask,
-    cut_copy_rows,
-    cutoff_keep_mask,
-)
+from rdrop_fairseq.modules.token_cutoff import CUTOFF_COPIES, CUTOFF_MODES, cut_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -156,78 +151,15 @@ def check_seq2seq_task(task) -> None:
         )
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The fairseq model inside DDP / fairseq's ModuleProxyWrapper."""
-    while not isinstance(model, BaseFairseqModel) and hasattr(model, "module"):
-        model = model.module
-    return model
-
-
-def output_is_log_softmax_of_logits(model: nn.Module) -> bool:
-    """Whether ``get_normalized_probs`` is fairseq's plain log-softmax of
-    ``net_output[0]``, so that the fused loss may start from the logits."""
-    model = unwrap(model)
-    dec = getattr(model, "decoder", None)
-    return (
-        isinstance(dec, FairseqDecoder)
-        and getattr(dec, "adaptive_softmax", None) is None
-        and type(dec).get_normalized_probs is FairseqDecoder.get_normalized_probs
-        and type(dec).get_normalized_probs_scriptable
-        is FairseqDecoder.get_normalized_probs_scriptable
-        and type(model).get_normalized_probs
-        in (BaseFairseqModel.get_normalized_probs, TransformerModelBase.get_normalized_probs)
-        and type(model).get_normalized_probs_scriptable
-        is BaseFairseqModel.get_normalized_probs_scriptable
-    )
-
-
-def linear_output_of(model: nn.Module):
-    """(features -> projection input, the projection) when the decoder's logits
-    are exactly ``projection(pre(features))`` with a plain log-softmax on top:
-    fairseq's transformer decoder, and RealFormer's (whose multi-sample dropout
-    acts on the features). None otherwise (adaptive softmax, other decoders)."""
-    from fairseq.models.transformer import TransformerDecoderBase
-
-    from rdrop_fairseq.models.transformer_realformer import RealformerDecoder
-
-    dec = getattr(unwrap(model), "decoder", None)
-    if not output_is_log_softmax_of_logits(model) or not isinstance(
-        getattr(dec, "output_projection", None), nn.Linear
-    ):
-        return None
-    layer = type(dec).output_layer
-    if layer is TransformerDecoderBase.output_layer:
-        return (lambda features: features), dec.output_projection
-    if isinstance(dec, RealformerDecoder) and layer is RealformerDecoder.output_layer:
-        return dec.output_dropout, dec.output_projection
-    return None
-
-
-def fused_linear_or_fallback(model: nn.Module, report_accuracy: bool, fallback: str):
-    """:func:`linear_output_of`, or False (logging why and ``fallback`` once)
-    where the fused-linear path cannot apply."""
-    linear = None if report_accuracy else linear_output_of(model)
-    if linear is None:
-        logger.info(
-            "%s: it needs a decoder whose output layer is one linear projection under a "
-            "plain log-softmax, and no --report-accuracy", fallback)
-        return False
-    return linear
-
-
-def has_active_dropout(model: nn.Module) -> bool:
-    return any(
-        isinstance(m, (nn.modules.dropout._DropoutNd, FairseqDropout, MultiSampleDropout))
-        and m.p > 0
-        for m in model.modules()
-    )
-
-
 @register_criterion(
     "label_smoothed_cross_entropy_rdrop",
     dataclass=LabelSmoothedCrossEntropyRDropConfig,
 )
-class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion):
+class LabelSmoothedCrossEntropyRDropCriterion(FusedLinearPath, LabelSmoothedCrossEntropyCriterion):
+    fused_linear_fallback = (
+        "label_smoothed_cross_entropy_rdrop: --rdrop-loss-impl fused_linear: using the "
+        "fused loss from the logits (same values)")
+
     def __init__(
         self,
         task,
@@ -305,7 +237,6 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         self._step_rdrop = None  # set by rdrop_for_this_step
         self._step_alpha_scale = 1.0  # likewise: the schedule's alpha warm-up
         self._fused_ok = None  # whether the fused loss applies to the model
-        self._linear = None  # fused_linear: (features -> projection input, projection) or False
         self.cutoff_rate = float(cutoff_rate)
         self.cutoff_copies = str(cutoff_copies)
         self.cutoff_mode = str(cutoff_mode)
@@ -343,37 +274,16 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         if linear is None:
             loss, sample_size, logging_output = super().forward(model, sample, reduce)
         else:  # fairseq's label-smoothed CE, from the hidden states
-            net_output = model(**sample["net_input"], features_only=True)
-            target, pad_mask, features = self._targets_and_features(model, sample, net_output, linear)
-            loss, nll_loss, _ = fused_linear_loss(
-                features, linear[1].weight, linear[1].bias, target, pad_mask, self.eps)
-            sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
-            logging_output = {"loss": loss.data, "nll_loss": nll_loss.data, "ntokens": sample["ntokens"],
-                              "nsentences": sample["target"].size(0), "sample_size": sample_size}
+            loss, sample_size, logging_output = self.fused_linear_forward(model, sample, linear)
         if model.training:
             logging_output["nbatches"] = 1
         return loss, sample_size, logging_output
-
-    def _targets_and_features(self, model, sample, net_output, linear):
-        target = model.get_targets(sample, net_output)
-        features = linear[0](net_output[0])
-        p = self.ignore_prefix_size
-        if p > 0:
-            target, features = target[:, p:], features[:, p:]
-        return target, target.eq(self.padding_idx), features
 
     def _linear_output(self, model):
         """For --rdrop-loss-impl fused_linear: (the decoder's step from its
         features to the projection's input, the projection), or None where the
         output layer is not that (then the fused loss from the logits is used)."""
-        if self.loss_impl != "fused_linear":
-            return None
-        if self._linear is None:
-            self._linear = fused_linear_or_fallback(
-                model, self.report_accuracy,
-                "label_smoothed_cross_entropy_rdrop: --rdrop-loss-impl fused_linear: using the "
-                "fused loss from the logits (same values)")
-        return self._linear or None
+        return self.fused_linear_output(model) if self.loss_impl == "fused_linear" else None
 
     def _forward_rdrop(self, model, sample):
         net_input = repeat_batch(sample["net_input"], self.num_passes)
@@ -393,12 +303,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
             logging_output["cutoff_eligible"] = cut_stats["eligible"]
         return loss, sample_size, logging_output
 
-    @contextmanager
     def _cutoff(self, model, net_input):
-        """Cut the chosen copies' token embeddings during one forward: a forward
-        hook on the encoder's and the decoder's ``embed_tokens`` multiplies the
-        lookup of exactly this call's ``src_tokens`` / ``prev_output_tokens`` by
-        the keep mask. Yields the counts of cut and cuttable positions."""
+        """Cut the chosen copies' token embeddings during one forward
+        (modules/token_cutoff.py); yields the counts of cut and cuttable positions."""
         inner = unwrap(model)
         embeds = [getattr(getattr(inner, side, None), "embed_tokens", None) for side in ("encoder", "decoder")]
         if not all(isinstance(e, nn.Module) for e in embeds):
@@ -408,38 +315,9 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
                 f"decoder.embed_tokens; {type(inner).__name__} has none)",
                 self.cutoff_rate,
             )
-        src, prev = net_input["src_tokens"], net_input["prev_output_tokens"]
-        rows = cut_copy_rows(src.size(0) // self.num_passes, self.num_passes, self.cutoff_copies, src.device)
-        keep, stats = {}, {"cut": 0, "eligible": 0}
-        for name, tokens in (("src", src), ("prev", prev)):
-            eos = (self.task.source_dictionary if name == "src" else self.task.target_dictionary).eos()
-            protected = tokens.eq(self.padding_idx) | tokens.eq(eos)
-            keep[name] = cutoff_keep_mask(tokens, rows, self.cutoff_rate, self.cutoff_mode, protected)
-            eligible = rows.view(-1, 1) & ~protected
-            # tensors, summed by reduce_metrics: no device sync in the step
-            stats["cut"] = stats["cut"] + (eligible & ~keep[name]).sum()
-            stats["eligible"] = stats["eligible"] + eligible.sum()
-        applied = set()
-
-        def hook(module, inputs, output):
-            tokens = inputs[0]
-            name = "src" if tokens is src else "prev" if tokens is prev else None
-            if name is None:
-                return None
-            applied.add(name)
-            return apply_keep_mask(output, keep[name])
-
-        handles = [e.register_forward_hook(hook) for e in {id(e): e for e in embeds}.values()]
-        try:
-            yield stats
-        finally:
-            for h in handles:
-                h.remove()
-        missing = sorted({"src", "prev"} - applied)
-        if missing:
-            raise RuntimeError(
-                f"cutoff: the model did not look up {missing} tokens through "
-                "encoder/decoder.embed_tokens, so nothing was cut there")
+        return cut_embeddings(
+            embeds, net_input, self.num_passes, self.cutoff_copies, self.cutoff_rate, self.cutoff_mode,
+            self.padding_idx, self.task.source_dictionary.eos(), self.task.target_dictionary.eos())
 
     def _loss_from_output(self, model, sample, net_output, linear=None):
         """The R-Drop loss of the model's output for ``[x; x; ...]`` (its
@@ -458,7 +336,7 @@ class LabelSmoothedCrossEntropyRDropCriterion(LabelSmoothedCrossEntropyCriterion
         simcut = self.cutoff_copies == "second"
         nll_copies = 1 if simcut else m
         if linear is not None:
-            _, _, features = self._targets_and_features(model, sample, net_output, linear)
+            _, _, features = self.targets_and_features(model, sample, net_output, linear)
             loss, nll_loss, kl_loss = fused_linear_loss(
                 features, linear[1].weight, linear[1].bias, target, pad_mask, self.eps, alpha, m,
                 "simcut" if simcut else "rdrop")

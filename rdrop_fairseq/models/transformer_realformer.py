@@ -205,6 +205,12 @@ class RealformerDecoder(TransformerDecoderBase):
     def output_layer(self, features):
         return super().output_layer(self.output_dropout(features))
 
+    def linear_output(self):
+        """How :meth:`output_layer` makes the logits: ``output_projection`` of
+        ``output_dropout(features)``; lets ``--rdrop-loss-impl fused_linear``
+        start from the features (rdrop_fairseq/modules/model_introspection.py)."""
+        return self.output_dropout, self.output_projection
+
 
 @register_model("transformer_realformer")
 class RealformerModel(TransformerModel):

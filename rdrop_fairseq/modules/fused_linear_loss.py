@@ -31,7 +31,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from rdrop_fairseq.modules.fused_rdrop_loss import CHUNK_FUNCTIONS
+from rdrop_fairseq.modules.chunked_loss import CHUNK_FUNCTIONS, chunk_totals, loss_from_totals, ls_chunk
 from rdrop_fairseq.modules.rdrop_loss import accumulation_dtype
 
 # Logits elements (all copies) per chunk. Larger than the logits-path loss's
@@ -40,26 +40,6 @@ from rdrop_fairseq.modules.rdrop_loss import accumulation_dtype
 # handful of tensors of this size (16 MB each at float32 on CPU, 64 MB on GPU).
 CHUNK_ELEMENTS_CPU = 1 << 22
 CHUNK_ELEMENTS_GPU = 1 << 24
-
-
-def _chunk_ls_loss_and_grad(z, target, pad_rows, eps, alpha, num_passes, out):
-    """One copy, no consistency term: fairseq's label-smoothed NLL and its
-    gradient p - q (arguments and returns as the other chunk functions)."""
-    _, n, V = z.shape
-    eps_i = eps / (V - 1)
-    lp = torch.log_softmax(z, dim=-1)
-    gold = lp[0].gather(-1, target.view(n, 1)).view(n)
-    smooth = lp[0].sum(-1)
-    if pad_rows is not None:
-        gold = gold.index_fill(0, pad_rows, 0.0)
-        smooth = smooth.index_fill(0, pad_rows, 0.0)
-    nll = -gold.sum()
-    ls = (1.0 - eps - eps_i) * nll - eps_i * smooth.sum()
-    torch.sub(lp.exp_(), eps_i, out=out)
-    out[0].scatter_add_(-1, target.view(n, 1), out.new_full((n, 1), -(1.0 - eps - eps_i)))
-    if pad_rows is not None:
-        out.index_fill_(1, pad_rows, 0.0)
-    return ls, nll, nll.new_zeros(())
 
 
 class _FusedLinearLoss(torch.autograd.Function):
@@ -74,32 +54,28 @@ class _FusedLinearLoss(torch.autograd.Function):
         grad_h = torch.empty_like(h)
         grad_w = torch.zeros((V, C), dtype=acc, device=h.device)
         grad_b = torch.zeros(V, dtype=acc, device=h.device) if bias is not None else None
-        totals = torch.zeros(3, dtype=acc, device=h.device)
         budget = CHUNK_ELEMENTS_GPU if h.is_cuda else CHUNK_ELEMENTS_CPU
         step = chunk_tokens or max(1, budget // (m * V))
-        chunk_fn = _chunk_ls_loss_and_grad if m == 1 else CHUNK_FUNCTIONS[kind]
-        pad_positions = pad.nonzero().view(-1)
-        for s in range(0, N, step):
-            e = min(N, s + step)
+        chunk_fn = ls_chunk if m == 1 else CHUNK_FUNCTIONS[kind]
+
+        def chunk(s, e, rows):
             hc = h[:, s:e].to(acc)
             z = torch.matmul(hc, w.t())
             if b is not None:
                 z += b
-            rows = pad_positions[(pad_positions >= s) & (pad_positions < e)] - s
             g = torch.empty_like(z)
-            ls, nll, kl = chunk_fn(z, tgt[s:e], rows if rows.numel() else None, eps, alpha, m, g)
+            sums = chunk_fn(z, tgt[s:e], rows, eps, alpha, m, g)
             del z
             grad_h[:, s:e] = torch.matmul(g, w)
             grad_w.addmm_(g.reshape(-1, V).t(), hc.reshape(-1, C))
             if grad_b is not None:
-                grad_b += g.sum((0, 1))
-            totals += torch.stack([ls, nll, kl])
+                grad_b.add_(g.sum((0, 1)))
+            return sums
+
+        totals = chunk_totals(N, step, pad, acc, chunk)
         ctx.save_for_backward(grad_h, grad_w.to(weight.dtype),
                               grad_b.to(bias.dtype) if grad_b is not None else None)
-        loss = totals[0] + alpha * totals[2]
-        nll_sum, kl_sum = totals[1].clone(), totals[2].clone()
-        ctx.mark_non_differentiable(nll_sum, kl_sum)
-        return loss, nll_sum, kl_sum
+        return loss_from_totals(ctx, totals, alpha)
 
     @staticmethod
     def backward(ctx, grad_loss, _grad_nll, _grad_kl):

@@ -53,6 +53,7 @@ torch's is used here (same distribution). The published SimCut setting is
 alpha 3 and p 0.05: ``--rdrop-alpha 3 --cutoff-rate 0.05 --cutoff-copies second``.
 """
 
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
@@ -115,3 +116,47 @@ def cutoff_keep_mask(
 def apply_keep_mask(embeddings: Tensor, keep: Tensor) -> Tensor:
     """Zero the embedding vectors of the cut positions: ``(rows, T, C) * keep``."""
     return embeddings * keep.unsqueeze(-1).to(embeddings.dtype)
+
+
+@contextmanager
+def cut_embeddings(embeds, net_input, num_passes: int, copies: str, rate: float, mode: str,
+                   padding_idx: int, src_eos: int, tgt_eos: int):
+    """Cut the chosen copies' token embeddings during one forward of ``net_input``
+    (the batch ``[x; x; ...]``): a forward hook on each module of ``embeds`` (the
+    encoder's and the decoder's ``embed_tokens``, possibly one shared module)
+    multiplies the lookup of exactly this call's ``src_tokens`` /
+    ``prev_output_tokens`` by the keep mask. Yields the counts of cut and
+    cuttable positions, as tensors (summed by reduce_metrics: no device sync in
+    the step). Raises after the forward if either lookup never went through
+    ``embeds``, since nothing was cut there."""
+    src, prev = net_input["src_tokens"], net_input["prev_output_tokens"]
+    rows = cut_copy_rows(src.size(0) // num_passes, num_passes, copies, src.device)
+    keep, stats = {}, {"cut": 0, "eligible": 0}
+    for name, tokens in (("src", src), ("prev", prev)):
+        eos = src_eos if name == "src" else tgt_eos
+        protected = tokens.eq(padding_idx) | tokens.eq(eos)
+        keep[name] = cutoff_keep_mask(tokens, rows, rate, mode, protected)
+        eligible = rows.view(-1, 1) & ~protected
+        stats["cut"] = stats["cut"] + (eligible & ~keep[name]).sum()
+        stats["eligible"] = stats["eligible"] + eligible.sum()
+    applied = set()
+
+    def hook(module, inputs, output):
+        tokens = inputs[0]
+        name = "src" if tokens is src else "prev" if tokens is prev else None
+        if name is None:
+            return None
+        applied.add(name)
+        return apply_keep_mask(output, keep[name])
+
+    handles = [e.register_forward_hook(hook) for e in {id(e): e for e in embeds}.values()]
+    try:
+        yield stats
+    finally:
+        for h in handles:
+            h.remove()
+    missing = sorted({"src", "prev"} - applied)
+    if missing:
+        raise RuntimeError(
+            f"cutoff: the model did not look up {missing} tokens through "
+            "encoder/decoder.embed_tokens, so nothing was cut there")
