@@ -15,7 +15,7 @@ setup(
     description="R-Drop, k-step R-Drop, RealFormer and multi-sample dropout for fairseq",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["rdrop_fairseq", "rdrop_fairseq.*"]),
+    packages=find_packages(include=["rdrop_fairseq", "rdrop_fairseq.*", "rdrop_analysis", "rdrop_analysis.*"]),
     python_requires=">=3.8",
     install_requires=["torch>=2.1", "sacrebleu>=2.0", "sentencepiece"],
     extras_require={

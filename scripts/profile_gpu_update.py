@@ -15,8 +15,7 @@ figures (H200), run as it stands.
 """
 import statistics, sys, time
 import torch
-sys.path.insert(0, "scripts")
-import benchmark as B
+import benchmark as B  # a sibling: Python puts scripts/ first on the import path when running a script
 from fairseq.trainer import Trainer
 from torch.profiler import ProfilerActivity, profile
 

@@ -9,14 +9,12 @@ the same real Multi30k batches, so the phases compare like for like.
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import COMMON, LS, RDROP, RDROP_PLAIN, SMALL, setup_task  # noqa: E402
+from benchmark import COMMON, LS, RDROP, RDROP_PLAIN, SMALL, setup_task  # a sibling: Python puts scripts/ first on the import path when running a script
 
 REPO = Path(__file__).resolve().parents[1]
 

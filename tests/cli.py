@@ -81,3 +81,14 @@ def kill_after_checkpoint(cmd, updates, env):
             break
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, f"fairseq-train ended before saving update {updates}"
+
+
+def load_script(name: str):
+    """scripts/NAME.py as a module, loaded from its file (a benchmark or tool that
+    lives in scripts/ rather than in rdrop_analysis)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

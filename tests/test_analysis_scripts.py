@@ -1,13 +1,11 @@
 """scripts/parse_logs.py and scripts/plot_curves.py on a hand-written log."""
 
 import csv
-import sys
+from pathlib import Path
 
-from cli import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import parse_logs  # noqa: E402
-import plot_curves  # noqa: E402
+from rdrop_analysis import parse_logs
+from rdrop_analysis import plot_curves
 
 LOG = """\
 2026-01-01 10:00:00 | INFO | fairseq_cli.train | task: TranslationTask
@@ -49,7 +47,7 @@ def test_bad_run_spec_names_the_argument(tmp_path, capsys):
     assert "runs: expected NAME=LOG" in capsys.readouterr().err
 
 
-import score_generate  # noqa: E402
+from rdrop_analysis import score_generate
 
 GENERATE = """\
 S-1\tein test .
@@ -88,7 +86,7 @@ def test_score_generate_refuses_a_count_mismatch(tmp_path):
         score_generate.main([str(gen), "--ref", str(ref)])
 
 
-import ablation_table  # noqa: E402
+from rdrop_analysis import ablation_table
 
 
 def test_ablation_table(tmp_path):
@@ -104,7 +102,7 @@ def test_ablation_table(tmp_path):
     assert (tmp_path / "t.png").stat().st_size > 5000
 
 
-import runs_table  # noqa: E402
+from rdrop_analysis import runs_table
 
 
 def test_runs_table_sums_epoch_train_time_and_reads_test_bleu(tmp_path):
@@ -128,3 +126,19 @@ def test_runs_table_sums_epoch_train_time_and_reads_test_bleu(tmp_path):
     md = (tmp_path / "t.md").read_text()
     assert "| a | 80 | 2.0 | 1.50 | 3.50 | 3.50 | 12.50 | 11.00 |" in md
     assert "| b | 80 | 2.0 | 1.50 | 3.50 | 3.50 | - | - |" in md
+
+
+def test_scripts_import_without_sys_path_edits():
+    """scripts/ are CLIs over rdrop_analysis (installed) or run beside their siblings:
+    none edits sys.path, and each CLI answers --help."""
+    import subprocess
+    import sys as _sys
+
+    repo = Path(__file__).resolve().parents[1]
+    for path in list((repo / "scripts").glob("*.py")) + list((repo / "rdrop_analysis").rglob("*.py")):
+        assert "sys.path" not in path.read_text(), path
+    for name in ("parse_logs", "convergence", "budget", "converged_report", "plot_curves", "runs_table",
+                 "score_generate", "ablation_table", "gpu_hours"):
+        out = subprocess.run([_sys.executable, repo / "scripts" / f"{name}.py", "--help"],
+                             capture_output=True, text=True, cwd="/")
+        assert out.returncode == 0 and "usage" in out.stdout, (name, out.stderr[-500:])

@@ -2,15 +2,12 @@
 the report's budget view (scripts/budget_report.py), on hand-made curves."""
 
 import json
-import sys
 
 import pytest
 
-from cli import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import budget  # noqa: E402
-import converged_report  # noqa: E402
+from rdrop_analysis import budget
+from rdrop_analysis import converged_report
 
 SPEED = {"baseline": 0.5, "rdrop": 1.0, "share": 0.8, "probe": 0.51}
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from cli import MULTI30K, REPO, run
+from cli import MULTI30K, REPO, load_script, run
 
 EX = REPO / "examples/translation"
-sys.path.insert(0, str(REPO / "scripts"))
-import converged_report  # noqa: E402
+from rdrop_analysis import converged_report
 
 
 def driver(*runs, check=True, **env):
@@ -141,10 +140,9 @@ def test_the_driver_keeps_best_so_far_checkpoints_and_scores_the_best_within_eac
     env = dict(TINY, WORK=str(tmp_path / "work"), RESULTS=str(results), RAW=str(MULTI30K), REPORT="0")
     driver("baseline_s1", "rdrop_s1", **env)
     save, out = tmp_path / "work/rdrop_s1", results / "runs/rdrop_s1"
-    sys.path.insert(0, str(REPO / "scripts"))
-    import budget
-    import convergence
-    from parse_logs import parse_log
+    from rdrop_analysis import budget
+    from rdrop_analysis import convergence
+    from rdrop_analysis.parse_logs import parse_log
 
     curve = convergence.valid_curve(parse_log((out / "train.log").read_text(), "r"))
     assert sorted(int(p.stem) for p in (save / "best").iterdir()) == budget.records(curve)
@@ -386,7 +384,7 @@ def test_report_without_runs_folder_names_the_flag(tmp_path, capsys):
 
 
 # ---- the protocol benchmark's pieces ----
-import benchmark_protocol  # noqa: E402
+benchmark_protocol = load_script("benchmark_protocol")
 
 
 def test_benchmark_reads_fairseqs_rates_and_replaces_flags():

@@ -1,14 +1,11 @@
 """scripts/convergence.py: the converged protocol's stopping rule on hand-made curves."""
 
 import json
-import sys
 
 import pytest
 
-from cli import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import convergence as cv  # noqa: E402
+from rdrop_analysis import convergence as cv
 
 
 def curve(*bleus, every=100):
@@ -144,7 +141,7 @@ def test_assess_and_the_cli(tmp_path, capsys):
 
 
 def test_resumed_records_replace_the_earlier_ones():
-    from parse_logs import parse_log
+    from rdrop_analysis.parse_logs import parse_log
 
     rows = parse_log(log_text(curve(1, 2, 3), resumed=[(300, 2.5)]), "r")
     assert cv.valid_curve(rows) == [(100, 1.0), (200, 2.0), (300, 2.5)]

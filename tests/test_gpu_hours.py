@@ -3,14 +3,12 @@ benchmark configurations make each run's s/update, the range over the
 benchmark's runs, runs it cannot price, and measurements it must refuse."""
 
 import json
-import sys
 
 import pytest
 
 from cli import REPO
 
-sys.path.insert(0, str(REPO / "scripts"))
-import gpu_hours  # noqa: E402
+from rdrop_analysis import gpu_hours
 
 
 def measurement(tmp_path, times, **over):

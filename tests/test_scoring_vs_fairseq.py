@@ -7,14 +7,12 @@ here on the same hypotheses and references, and fairseq's
 scripts/compound_split_bleu.sh rule (its perl one-liner, run here with perl)."""
 
 import re
-import sys
 
 import pytest
 
 from cli import BIN, MULTI30K, REPO, run
 
-sys.path.insert(0, str(REPO / "scripts"))
-import score_generate  # noqa: E402
+from rdrop_analysis import score_generate
 
 GENERATE = REPO / "tests/data/generate_multi30k_test2016.txt"
 # fairseq's scripts/compound_split_bleu.sh applies this to the H and T text

@@ -11,6 +11,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# This checkout's code, not whichever one is installed: a run from a worktree at a fixed
+# commit stays at that commit (rdrop_analysis for scripts/, rdrop_fairseq for python -m).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 WORK=${1:-$ROOT/work/quickstart}
 RAW=${RAW:-$ROOT/../shared/data/multi30k}
 UPDATES=${UPDATES:-400}

@@ -29,6 +29,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# This checkout's code, not whichever one is installed: a run from a worktree at a fixed
+# commit stays at that commit (rdrop_analysis for scripts/, rdrop_fairseq for python -m).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 case "${1:-}" in
   iwslt14) PREPARE=prepare-iwslt14.sh; REF=test.detok.en; TITLE="IWSLT14 De-En"
            DEFAULT_RUNS= ;;  # the whole sweep

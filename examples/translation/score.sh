@@ -17,6 +17,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# This checkout's code, not whichever one is installed: a run from a worktree at a fixed
+# commit stays at that commit (rdrop_analysis for scripts/, rdrop_fairseq for python -m).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ $# -lt 4 ]; then sed -n '2,16p' "$0" >&2; exit 2; fi
 export RDROP_CUDNN_ATTENTION=${RDROP_CUDNN_ATTENTION:-0}
 DATA=$1; CKPT=$2; REF=$3; OUT=$4; shift 4

@@ -22,6 +22,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# This checkout's code, not whichever one is installed: a run from a worktree at a fixed
+# commit stays at that commit (rdrop_analysis for scripts/, rdrop_fairseq for python -m).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ $# -lt 4 ]; then sed -n '2,22p' "$0" >&2; exit 2; fi
 WHAT=$1; DATA=$2; SAVE=$3; REF=$4; shift 4
 SEED=1

@@ -49,6 +49,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# This checkout's code, not whichever one is installed: a run from a worktree at a fixed
+# commit stays at that commit (rdrop_analysis for scripts/, rdrop_fairseq for python -m).
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ $# -lt 3 ]; then
   sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2
 fi

@@ -8,8 +8,8 @@ score appears only for a checkpoint that was scored on test.
 
 import statistics
 
-import budget
-import convergence
+from rdrop_analysis import budget
+from rdrop_analysis import convergence
 
 TARGET = dict(bleu_gap=0.3, hours=2.0, deficit=0.3)  # issue 40's target, against R-Drop and the baseline
 SYSTEMS = ("baseline", "rdrop", "k_2", "k_10", "alpha_3", "simcut")  # then every schedule
