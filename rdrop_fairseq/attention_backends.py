@@ -2,11 +2,10 @@
 
 fairseq's ``MultiheadAttention`` calls torch's ``multi_head_attention_forward``,
 which recent torch builds send to cuDNN's fused attention on Hopper GPUs. On an
-H200 with torch 2.11 each such call cost 8-13 ms of host time for ~0.05 ms of
-GPU time (docs/gpu.md): consistent with a new cuDNN plan for every sequence
-length, which translation batches change at every update. Switching it off
-made an fp16 update of ``transformer_iwslt_de_en`` on an H100 5.5x faster
-(0.274 -> 0.050 s); the switch lives here because ``fairseq-train`` can only be
+H200 with torch 2.11 each such call cost far more host time than GPU time:
+consistent with a new cuDNN plan for every sequence length, which translation
+batches change at every update. Switching it off made fp16 updates several
+times faster (the figures: docs/gpu.md); the switch lives here because ``fairseq-train`` can only be
 reached through this plugin's import. ``examples/translation/train.sh`` sets it
 to 0 unless told otherwise.
 

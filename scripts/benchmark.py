@@ -247,7 +247,7 @@ def main():
                    help="pad the dictionaries with unused symbols to this many entries (0: as they are)")
     p.add_argument("--cudnn-attention", choices=["off", "on"], default="off",
                    help="torch's cuDNN fused attention for fairseq's MultiheadAttention (RDROP_CUDNN_ATTENTION); "
-                        "off by default, as train.sh: on an H100 with torch 2.11 it made updates 5.5x slower (docs/gpu.md)")
+                        "off by default, as train.sh: on Hopper GPUs with torch 2.11 it made updates several times slower (docs/gpu.md)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()

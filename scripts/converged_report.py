@@ -7,4 +7,5 @@ from pathlib import Path
 from rdrop_analysis.converged_report import main
 
 if __name__ == "__main__":
-    main(default_results=Path(__file__).resolve().parents[1] / "docs/results/converged")
+    repo = Path(__file__).resolve().parents[1]
+    main(default_results=repo / "docs/results/converged", default_readme=repo / "README.md")

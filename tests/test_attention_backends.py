@@ -37,6 +37,7 @@ def test_read_when_the_plugin_is_imported():
     assert out.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow
 def test_a_bad_value_stops_fairseq_train_with_the_name(data_bin, tmp_path):
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", "rdrop_fairseq", "--save-dir", tmp_path,
                 "--max-update", "1"] + SMALL_MODEL + TRAIN_FLAGS,
@@ -57,6 +58,7 @@ def stand_in_env(tmp_path, cli, body, given):
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1"), ("0", "0")])
 def test_train_sh_switches_cudnn_attention_off_unless_told(tmp_path, given, seen):
     # a stand-in fairseq-train that records the variable train.sh hands it
@@ -67,6 +69,7 @@ def test_train_sh_switches_cudnn_attention_off_unless_told(tmp_path, given, seen
     assert (tmp_path / "save" / "train.log").read_text().splitlines() == [f"RDROP_CUDNN_ATTENTION={seen}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given, seen", [(None, "0"), ("1", "1")])
 def test_score_sh_decodes_with_cudnn_attention_off_unless_told(tmp_path, given, seen):
     record = tmp_path / "seen.txt"

@@ -1,5 +1,6 @@
 """scripts/benchmark.py: a tiny real run's JSON, and its flag errors."""
 
+import pytest
 import json
 import sys
 
@@ -12,6 +13,7 @@ def bench(*args, check=True):
     return run([sys.executable, SCRIPT, *args], check=check, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_tiny_run_writes_medians_and_its_setting(data_bin, tmp_path):
     out = tmp_path / "b.json"
     proc = bench("--data", data_bin, "--runs", "1", "--steps", "1", "--warmup", "1", "--threads", "1",
@@ -28,6 +30,7 @@ def test_a_tiny_run_writes_medians_and_its_setting(data_bin, tmp_path):
     assert d["cudnn_attention"] == "off" and ls["cudnn_attention_enabled"] == rd["cudnn_attention_enabled"] == 0
 
 
+@pytest.mark.slow
 def test_cudnn_attention_on_reaches_the_workers(data_bin, tmp_path):
     out = tmp_path / "b.json"
     bench("--data", data_bin, "--runs", "1", "--steps", "1", "--warmup", "1", "--threads", "1",
@@ -36,12 +39,14 @@ def test_cudnn_attention_on_reaches_the_workers(data_bin, tmp_path):
     assert d["cudnn_attention"] == "on" and d["median"]["ls@N"]["cudnn_attention_enabled"] == 1
 
 
+@pytest.mark.slow
 def test_half_precision_needs_a_gpu(data_bin):
     proc = bench("--data", data_bin, "--precision", "fp16", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--precision fp16: needs --device cuda" in proc.stderr
 
 
+@pytest.mark.slow
 def test_more_steps_than_one_epoch_is_named(data_bin):
     proc = bench("--data", data_bin, "--runs", "1", "--steps", "5000", "--threads", "1",
                  "--configs", "ls@N", check=False)

@@ -24,6 +24,7 @@ def train(data_bin, save, flags, updates):
                                                       "--rdrop-passes", "3", "--rdrop-loss-impl", "plain"]),
     ("kstep_simcut", SMALL_MODEL + SIMCUT + ["--task", "translation_rdrop", "--rdrop-k-step", "2"]),
 ])
+@pytest.mark.slow
 def test_each_mode_trains(data_bin, tmp_path, name, flags):
     _, log = train(data_bin, tmp_path, flags, 8)
     assert sorted(log) == list(range(1, 9))
@@ -35,6 +36,7 @@ def test_each_mode_trains(data_bin, tmp_path, name, flags):
     assert float(log[8]["loss"]) < float(log[1]["loss"])
 
 
+@pytest.mark.slow
 def test_resume_repeats_the_same_masks(data_bin, tmp_path):
     flags = SMALL_MODEL + SIMCUT + ["--save-interval-updates", "6"]
     _, straight = train(data_bin, tmp_path / "a", flags, 12)

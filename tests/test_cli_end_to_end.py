@@ -19,6 +19,7 @@ def trained(data_bin, tmp_path_factory):
     return save, proc
 
 
+@pytest.mark.slow
 def test_training_loss_falls_and_kl_is_logged(trained):
     _, proc = trained
     inner = json_logs(proc.stderr + proc.stdout, "train_inner")
@@ -30,6 +31,7 @@ def test_training_loss_falls_and_kl_is_logged(trained):
     assert float(inner[-1]["nll_loss"]) < float(inner[0]["nll_loss"])
 
 
+@pytest.mark.slow
 def test_generate_from_saved_checkpoint(trained, data_bin):
     save, _ = trained
     # The installed package's path as --user-dir, the form the README gives.
@@ -43,6 +45,7 @@ def test_generate_from_saved_checkpoint(trained, data_bin):
     assert re.search(r"BLEU4? = \d", proc.stdout + proc.stderr)
 
 
+@pytest.mark.slow
 def test_resume_from_checkpoint_last(trained, data_bin):
     save, _ = trained
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
@@ -53,6 +56,7 @@ def test_resume_from_checkpoint_last(trained, data_bin):
     assert int(final["train_num_updates"]) == 50
 
 
+@pytest.mark.slow
 def test_bad_flag_gives_a_clear_error_not_a_traceback(data_bin, tmp_path):
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--save-dir", tmp_path, "--max-update", "1", "--rdrop-alpha", "-2"]

@@ -19,6 +19,7 @@ def per_update(records, *keys):
     return {int(r["num_updates"]): tuple(r[k] for k in keys) for r in records}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_exactly(data_bin, tmp_path):
     flags = (SMALL_MODEL + K_STEP + TRAIN_FLAGS
              + ["--user-dir", rdrop_fairseq.USER_DIR, "--max-update", "36",
@@ -47,6 +48,7 @@ def test_killed_run_resumes_exactly(data_bin, tmp_path):
         assert float(nll) == pytest.approx(float(want[u][1]), abs=2e-3), u
 
 
+@pytest.mark.slow
 def test_k_step_on_the_multilingual_task(data_bin, tmp_path):
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--save-dir", tmp_path, "--max-update", "12",
@@ -73,6 +75,7 @@ def torchrun(nproc, args, port):
                 "--master_port", str(port), "-m", "rdrop_fairseq.train"] + args)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process_with_twice_the_batch(data_bin, tmp_path):
     # One update of plain SGD: parameters after it = before - lr * gradient, so
     # equal checkpoints mean equal gradients. Two workers x B sentences each
@@ -95,6 +98,7 @@ def test_two_processes_equal_one_process_with_twice_the_batch(data_bin, tmp_path
         torch.testing.assert_close(two[k], one[k], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_two_processes_with_dropout_train(data_bin, tmp_path):
     proc = torchrun(2, [data_bin] + _dist_flags(tmp_path, [
         "--optimizer", "adam", "--lr", "2e-3", "--max-update", "25", "--dropout", "0.2",
@@ -106,6 +110,7 @@ def test_two_processes_with_dropout_train(data_bin, tmp_path):
     assert all(float(r["kl_loss"]) > 0 for r in inner)
 
 
+@pytest.mark.slow
 def test_cpu_torch_ddp_is_rejected_by_name(data_bin, tmp_path):
     proc = run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                 "--master_port", "29613", "-m", "rdrop_fairseq.train", data_bin]

@@ -1,5 +1,6 @@
 """transformer_realformer through the real CLIs: train with R-Drop, generate."""
 
+import pytest
 import re
 
 import rdrop_fairseq
@@ -8,6 +9,7 @@ from cli import BIN, SMALL_REALFORMER, TRAIN_FLAGS, generate_valid, json_logs, r
 CRIT = ["--criterion", "label_smoothed_cross_entropy_rdrop", "--rdrop-alpha", "5"]
 
 
+@pytest.mark.slow
 def test_realformer_with_rdrop_and_multi_sample_dropout_trains_and_decodes(data_bin, tmp_path):
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--save-dir", tmp_path, "--max-update", "30",
@@ -22,6 +24,7 @@ def test_realformer_with_rdrop_and_multi_sample_dropout_trains_and_decodes(data_
     assert re.search(r"BLEU4? = \d", gen.stdout)
 
 
+@pytest.mark.slow
 def test_bad_realformer_flag_on_the_command_line(data_bin, tmp_path):
     proc = run([BIN / "fairseq-train", data_bin, "--user-dir", rdrop_fairseq.USER_DIR,
                 "--save-dir", tmp_path, "--max-update", "1", "--residual-attention", "encoder,cros"]

@@ -96,6 +96,7 @@ TINY = dict(
 )
 
 
+@pytest.mark.slow
 def test_a_tiny_real_run_resumes_skips_and_reports(tmp_path):
     if not (MULTI30K / "train.de").exists():
         raise AssertionError(f"Multi30k not found at {MULTI30K} (set MULTI30K_DIR)")
@@ -156,6 +157,7 @@ def test_the_driver_keeps_best_so_far_checkpoints_and_scores_the_best_within_eac
     assert all(f"best/{u}.pt" in (out / "commands.sh").read_text() for u in to_score)
 
 
+@pytest.mark.slow
 def test_lanes_started_together_prepare_the_data_once(tmp_path):
     """Two drivers started at once (two lanes): both get complete data, and a
     data folder left half-written (a driver killed while preparing) is redone,

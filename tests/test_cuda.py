@@ -216,6 +216,7 @@ CLI_MODES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CLI_MODES))
 def test_fairseq_train_on_cuda(data_bin, tmp_path, name):
     proc = run([BIN / "fairseq-train", data_bin, "--save-dir", tmp_path, "--max-update", "40"]
@@ -237,6 +238,7 @@ def test_fairseq_train_on_cuda(data_bin, tmp_path, name):
         assert all("loss_scale" in r for r in log.values())
 
 
+@pytest.mark.slow
 def test_fp16_checkpoint_generates_on_cuda(data_bin, tmp_path):
     run([BIN / "fairseq-train", data_bin, "--save-dir", tmp_path, "--max-update", "60"]
         + GPU_TRAIN_FLAGS + CRIT + CLI_MODES["realformer_msd_rdrop_fp16"])
@@ -245,6 +247,7 @@ def test_fp16_checkpoint_generates_on_cuda(data_bin, tmp_path):
     assert re.search(r"BLEU4? = \d", gen.stdout)
 
 
+@pytest.mark.slow
 def test_fp16_resume_continues_the_run(data_bin, tmp_path):
     """Killed after 6 updates and restarted: the loss scale, k-step phase and cutoff
     masks carry on, so updates 7-12 match an uninterrupted run (up to the GPU's

@@ -162,6 +162,7 @@ def test_fused_linear_falls_back_with_report_accuracy(tmp_path, caplog):
     assert "using the fused loss from the logits" in caplog.text
 
 
+@pytest.mark.slow
 def test_fairseq_train_with_each_loss_impl_gives_the_same_run(data_bin, tmp_path):
     """k-step R-Drop (R-Drop and plain updates) through fairseq-train: the
     fused_linear run's losses equal the fused and plain runs' update by update."""

@@ -1,6 +1,7 @@
 """prepare-iwslt14.sh and prepare-wmt14en2de.sh: their offline messages, and
 their text pipelines on small corpora laid out like the real archives."""
 
+import pytest
 import tarfile
 
 from cli import REPO, run
@@ -35,6 +36,7 @@ def make_archive(tmp_path):
     return archive
 
 
+@pytest.mark.slow
 def test_pipeline_on_a_small_archive(tmp_path):
     archive = make_archive(tmp_path)
     out = tmp_path / "out"
@@ -51,6 +53,7 @@ def test_pipeline_on_a_small_archive(tmp_path):
     assert "@@" in (out / "bpe/train.de").read_text()  # BPE applied
 
 
+@pytest.mark.slow
 def test_offline_says_what_is_missing(tmp_path):
     out = tmp_path / "out"
     proc = run(["bash", SCRIPT, out], check=False,
@@ -61,6 +64,7 @@ def test_offline_says_what_is_missing(tmp_path):
     assert str(out / "orig/de-en.tgz") in proc.stderr and "IWSLT14_ARCHIVE" in proc.stderr
 
 
+@pytest.mark.slow
 def test_wmt14_offline_lists_every_file(tmp_path):
     out = tmp_path / "wmt"
     proc = run(["bash", REPO / "examples/translation/prepare-wmt14en2de.sh", out], check=False,

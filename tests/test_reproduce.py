@@ -89,6 +89,7 @@ def test_bad_values_are_named(tmp_path, args, env, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
+@pytest.mark.slow
 def test_tiny_real_run_on_cpu_then_resume(tmp_path):
     work = tmp_path / "w"
     env = {"IWSLT14_ARCHIVE": str(make_archive(tmp_path)), "BPE_MERGES": "40", "FP16": "0",

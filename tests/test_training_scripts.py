@@ -198,6 +198,7 @@ def test_k_sweep_reuses_the_alpha_run_for_k_1():
     assert all(cmd[-1] == "--fp16" and flag(cmd, "--seed") == "3" for _, cmd in runs)
 
 
+@pytest.mark.slow
 def test_tiny_real_run_trains_scores_and_tabulates(data_bin, tmp_path):
     """train.sh (multi30k-cpu preset, shrunk by extra flags), score.sh, runs_table.py."""
     save = tmp_path / "run"

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from rdrop_analysis import budget_report
 from rdrop_analysis.converged_report.figures import ablation_plot, figure2, sweep_curves, sweep_groups
+from rdrop_analysis.converged_report.readme import blocks, fill
 from rdrop_analysis.converged_report.record import record
 from rdrop_analysis.converged_report.stats import band, derived, load, summarize, update_cost
 from rdrop_analysis.converged_report.tables import ABLATIONS, COMPARISONS, ablations, claims, headline
 
 
-def report(results: Path):
+def report(results: Path, readme: Path = None):
     runs, speed = load(results)
     entries = summarize(runs, speed)
     for e, r in zip(entries, runs):
@@ -47,20 +48,28 @@ def report(results: Path):
                          note + ("; k-step: derived from the baseline's and R-Drop's"
                                         if param == "k" and any(derived(e) for e in entries) else ""))
             wrote.append(f"curves_{param}.png")
+    if readme is not None:
+        readme.write_text(fill(readme.read_text(), blocks(entries, readme.resolve().parent)))
+        wrote.append(str(readme))
     print(f"converged_report: {len(entries)} finished run(s); wrote {', '.join(wrote)} in {results}")
     return public
 
 
-def main(argv=None, default_results=None):
+def main(argv=None, default_results=None, default_readme=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "record":
         return record(argv[1:])
     p = argparse.ArgumentParser(description=sys.modules['rdrop_analysis.converged_report'].__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default=str(default_results or Path("docs/results/converged")),
                    help="the protocol's results folder (default docs/results/converged)")
+    p.add_argument("--readme", default=None,
+                   help="the README whose generated blocks to rewrite (default: the repository's README.md "
+                   "when --results is the repository's docs/results/converged; else none)")
     args = p.parse_args(argv)
     results = Path(args.results)
+    readme = Path(args.readme) if args.readme else (
+        default_readme if default_results and results.resolve() == Path(default_results).resolve() else None)
     if not (results / "runs").is_dir():
         p.error(f"--results: no runs/ folder in {results} (converged.sh writes RESULTS/runs/<run>/)")
-    return report(results)
+    return report(results, readme)
 

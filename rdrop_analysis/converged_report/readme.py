@@ -1,0 +1,97 @@
+"""The README's result figures, written between markers by the report, never typed:
+
+    <!-- generated: NAME (scripts/converged_report.py; do not edit) -->
+    ...
+    <!-- end generated: NAME -->
+
+``headline`` (the converged protocol's systems: test sacreBLEU and hours to the best
+checkpoint), ``budget`` (issue 40's seed-1 budget table) and ``quickstart`` (the main
+job's BLEU and minutes, from docs/results/quickstart/run.json). A test checks that
+the committed README equals what the report writes from the committed results.
+"""
+
+import json
+import re
+import statistics
+from pathlib import Path
+
+from rdrop_analysis import budget_report
+from rdrop_analysis.converged_report.stats import mean_std, paired
+
+BEGIN = "<!-- generated: {} (scripts/converged_report.py; do not edit) -->"
+END = "<!-- end generated: {} -->"
+HEADLINE_SYSTEMS = ["baseline", "rdrop", "k_2", "alpha_3", "k_10", "realformer", "realformer_rdrop",
+                    "simcut", "rdrop_cutoff"]
+HEADLINE_NAMES = {"baseline": "Transformer", "rdrop": "**+ R-Drop (alpha 5)**", "k_2": "+ R-Drop, k = 2",
+                  "alpha_3": "+ R-Drop, alpha 3", "k_10": "+ R-Drop, k = 10", "realformer": "RealFormer",
+                  "realformer_rdrop": "RealFormer + R-Drop", "simcut": "SimCut (alpha 3, cutoff 0.05)",
+                  "rdrop_cutoff": "R-Drop + Cutoff"}
+
+
+def headline_block(entries):
+    base = budget_report.base_hours(entries)
+    lines = ["| system | seeds | test sacreBLEU | − Transformer, same seeds | hours to best (× Transformer) |",
+             "|---|---:|---:|---:|---:|"]
+    for config in HEADLINE_SYSTEMS:
+        es = sorted((e for e in entries if e["config"] == config), key=lambda e: e["seed"])
+        if not es:
+            continue
+        m, s, n = mean_std([e["test_sacrebleu"] for e in es])
+        diff = paired(entries, "baseline", config, "test_sacrebleu") if config != "baseline" else {}
+        hours = [e["hours_to_best"] for e in es if e.get("hours_to_best")]
+        h = statistics.mean(hours) if hours else None
+        lines.append(" | ".join([
+            f"| {HEADLINE_NAMES[config]}", ",".join(str(e["seed"]) for e in es),
+            f"{m:.2f} ± {s:.2f}" if n > 1 else f"{m:.2f}",
+            f"{statistics.mean(diff.values()):+.2f}" if diff else "",
+            f"{h:.2f} ({h / base:.1f}×)" if h and base else "–"]) + " |")
+    sig = next((e["sacrebleu_signature"] for e in entries if e.get("sacrebleu_signature")), "")
+    lines += ["", f"Mean ± std over seeds; test2016, beam 5, the best-valid checkpoint of runs trained to "
+              f"convergence; hours = updates × s/update measured alone on 2 cores. sacreBLEU `{sig}`."]
+    return "\n".join(lines)
+
+
+def budget_block(entries):
+    rows, base = budget_report.budget_rows(entries, seeds={1})
+    if base is None:
+        return "No baseline run with a measured cost yet."
+    keep = {"baseline", "rdrop", "k_2"}
+    rows = [r for r in rows if r["config"] in keep or any(
+        e["config"] == r["config"] and e["experiment"] == "schedule" for e in entries)]
+    all_rows, _ = budget_report.budget_rows(entries)
+    T = budget_report.TARGET
+    verdicts = budget_report.target_lines(entries, all_rows, base)
+    reached = [line.split("**")[1] for line in verdicts if "**Target reached**" in line]
+    return "\n".join([f"Seed 1; budget unit: the Transformer's mean hours to its best, {base:.2f} h; "
+                      "each budget cell: best valid BLEU within it / the test sacreBLEU of that checkpoint.", "",
+                      budget_report.budget_table(rows, base).rstrip(), "",
+                      f"Issue 40's target (within {T['bleu_gap']} test BLEU of R-Drop over seeds 1-3, best within "
+                      f"{T['hours']:g}x the baseline's hours, never {T['deficit']} valid BLEU behind it at equal "
+                      "hours): reached by "
+                      f"{', '.join(reached) if reached else 'none'} of the {len(verdicts)} systems judged "
+                      "([budget.md](docs/results/converged/budget.md#the-target))."])
+
+
+def quickstart_block(repo: Path):
+    path = repo / "docs/results/quickstart/run.json"
+    if not path.exists():
+        return "Not measured yet (docs/results/quickstart/run.json)."
+    r = json.loads(path.read_text())
+    return (f"On {r['machine']} it printed `BLEU = {r['sacrebleu']}` (tokenized {r['tokenized_bleu']}) after "
+            f"{r['updates']} updates; the whole job took {r['total_minutes']:.1f} min after install "
+            f"(training {r['train_minutes']:.1f} min), measured alone "
+            "([docs/results/quickstart](docs/results/quickstart/run.json)).")
+
+
+def blocks(entries, repo: Path):
+    return {"headline": headline_block(entries), "budget": budget_block(entries), "quickstart": quickstart_block(repo)}
+
+
+def fill(text: str, generated: dict) -> str:
+    """TEXT with every generated block replaced; a block's markers must be there."""
+    for name, body in generated.items():
+        pattern = re.compile(re.escape(BEGIN.format(name)) + r"\n.*?" + re.escape(END.format(name)), re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README: no markers for the generated block {name!r}: {BEGIN.format(name)}")
+        text = pattern.sub(lambda _: f"{BEGIN.format(name)}\n{body}\n{END.format(name)}", text)
+    return text

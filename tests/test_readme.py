@@ -1,0 +1,58 @@
+"""The README's result figures are the report's: the committed README equals what
+scripts/converged_report.py writes from the committed results, and is short."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rdrop_analysis.converged_report import readme
+from rdrop_analysis.converged_report.stats import load, summarize, update_cost
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs/results/converged"
+
+
+def entries():
+    runs, speed = load(RESULTS)
+    es = summarize(runs, speed)
+    for e, r in zip(es, runs):
+        e["_rows"], e["_protocol"] = r["rows"], r["protocol"]
+        e["_cost"], e["_budget_scores"] = update_cost(r, speed), r["budget_scores"]
+    return es
+
+
+def test_committed_readme_is_what_the_report_writes():
+    text = (REPO / "README.md").read_text()
+    assert readme.fill(text, readme.blocks(entries(), REPO)) == text, (
+        "README.md's generated blocks are stale: run python scripts/converged_report.py")
+
+
+def test_readme_is_short_and_every_block_is_there():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 205
+    for name in ("quickstart", "headline", "budget"):
+        assert readme.BEGIN.format(name) in text and readme.END.format(name) in text
+
+
+def test_fill_replaces_only_between_markers_and_names_a_missing_block():
+    text = f"a\n{readme.BEGIN.format('x')}\nold\n{readme.END.format('x')}\nb\n"
+    assert readme.fill(text, {"x": "new"}) == f"a\n{readme.BEGIN.format('x')}\nnew\n{readme.END.format('x')}\nb\n"
+    with pytest.raises(ValueError, match="'y'"):
+        readme.fill(text, {"y": "new"})
+
+
+def test_no_result_figure_outside_the_generated_blocks():
+    """Outside the blocks the README has no BLEU, hours or s/update figure typed by hand."""
+    text = (REPO / "README.md").read_text()
+    outside = re.sub(r"<!-- generated: (\w+) .*?<!-- end generated: \1 -->", "", text, flags=re.S)
+    assert not re.search(r"\bBLEU\b[^\n|]{0,20}\d+\.\d\d", outside)
+    assert not re.search(r"\d+\.\d+ ?(h|s / update|s/update)\b", outside)
+
+
+def test_relative_links_in_readme_and_docs_resolve():
+    for page in [REPO / "README.md"] + sorted((REPO / "docs").glob("*.md")):
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(REPO)}: broken link {target}"
