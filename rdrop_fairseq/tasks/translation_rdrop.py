@@ -41,6 +41,7 @@ from rdrop_fairseq.criterions.label_smoothed_cross_entropy_rdrop import (
 from rdrop_fairseq.flags import FlagError, check_flag
 from rdrop_fairseq.modules.dropout_probe import dropout_probe_kl
 from rdrop_fairseq.modules.rdrop_schedule import RDropSchedule
+from rdrop_fairseq.modules.resume_batches import first_epoch_batches
 
 HELP = {
     "rdrop_k_step": "run R-Drop on every k-th update (when update_num %% k == 0) and one plain "
@@ -134,13 +135,19 @@ class TranslationRDropConfig(TranslationConfig):
 
 @register_task("translation_rdrop", dataclass=TranslationRDropConfig)
 class TranslationRDropTask(RDropScheduleMixin, TranslationTask):
-    """fairseq's ``translation`` task with R-Drop schedules and the dropout probe."""
+    """fairseq's ``translation`` task with R-Drop schedules and the dropout probe; a run
+    resumed in any epoch trains on the batches of an uninterrupted run
+    (:func:`rdrop_fairseq.modules.resume_batches.first_epoch_batches`)."""
 
     _rdrop_task_name = "translation_rdrop"
 
     def __init__(self, cfg, src_dict, tgt_dict):
         super().__init__(cfg, src_dict, tgt_dict)
         self.check_rdrop_schedule()
+
+    def get_batch_iterator(self, dataset, *args, **kwargs):
+        with first_epoch_batches(self, super().get_batch_iterator, dataset, args, kwargs):
+            return super().get_batch_iterator(dataset, *args, **kwargs)
 
 
 @register_task("translation_multi_simple_epoch_rdrop")
