@@ -12,8 +12,8 @@ torn ``checkpoint_last.pt``, and ``fairseq-train`` then stops with
   ``torch.load`` opens it with ``mmap``, reading no tensor): nothing to do.
 - torn or empty: it is moved aside as ``checkpoint_last.pt.torn`` (kept for
   inspection) and the newest readable checkpoint takes its place:
-  ``checkpoint_E_U.pt`` by update count, else ``checkpoint_best.pt``; one line
-  names both files.
+  ``checkpoint_E_U.pt`` or ``checkpointE.pt`` by update count, else
+  ``checkpoint_best.pt``; one line names both files.
 - missing while interval checkpoints exist (a kill between fairseq's rename and
   its copy): the newest readable one takes its place, as above.
 - nothing readable: exit 2 with one line, unless ``--allow-scratch`` (or
@@ -31,6 +31,7 @@ from pathlib import Path
 ALLOW_SCRATCH_ENV = "RDROP_ALLOW_SCRATCH"
 LAST = "checkpoint_last.pt"
 INTERVAL = re.compile(r"checkpoint_(\d+)_(\d+)\.pt")
+EPOCH = re.compile(r"checkpoint(\d+)\.pt")
 
 
 class NothingReadable(RuntimeError):
@@ -56,13 +57,28 @@ def readable(path: Path):
     return True, ""
 
 
+def updates_of(path: Path) -> int:
+    """The update count a checkpoint was saved at: from an interval checkpoint's name,
+    else from its pickled state (mmapped: no tensor read); -1 if unreadable."""
+    m = INTERVAL.fullmatch(path.name)
+    if m:
+        return int(m.group(2))
+    try:
+        import torch
+
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+        return int(state["optimizer_history"][-1]["num_updates"])
+    except Exception:
+        return -1
+
+
 def fallbacks(save_dir: Path):
-    """Candidates to resume from, best first: interval checkpoints by update count
-    (newest first), then checkpoint_best.pt."""
-    interval = sorted((p for p in save_dir.glob("checkpoint_*_*.pt") if INTERVAL.fullmatch(p.name)),
-                      key=lambda p: int(INTERVAL.fullmatch(p.name).group(2)), reverse=True)
+    """Candidates to resume from, best first: interval checkpoints (checkpoint_E_U.pt)
+    and epoch checkpoints (checkpointE.pt, the IWSLT14 recipe's) by update count,
+    newest first, then checkpoint_best.pt."""
+    saves = [p for p in save_dir.glob("checkpoint*.pt") if INTERVAL.fullmatch(p.name) or EPOCH.fullmatch(p.name)]
     best = save_dir / "checkpoint_best.pt"
-    return interval + ([best] if best.is_file() else [])
+    return sorted(saves, key=updates_of, reverse=True) + ([best] if best.is_file() else [])
 
 
 def _restore(src: Path, last: Path):

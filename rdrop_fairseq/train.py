@@ -18,6 +18,13 @@ accepts only GPU modules.)
 On GPUs it works the same way (``--distributed-backend nccl``, the default),
 across nodes with torchrun's ``--nnodes/--node_rank/--master_addr``. Without
 torchrun's environment it is plain ``fairseq-train``.
+
+Before fairseq starts, the resume guard (``resume_guard.py``) makes
+``SAVE_DIR/checkpoint_last.pt`` readable, as the example drivers do: on rank 0 only
+(the one that reads the checkpoint unless ``--load-checkpoint-on-all-dp-ranks``;
+with that flag the other ranks wait until the file is readable). ``--allow-scratch``
+(taken off before fairseq parses the rest) or ``RDROP_ALLOW_SCRATCH=1`` lets a run
+whose checkpoints are all unreadable start from scratch.
 """
 
 import logging
@@ -58,6 +65,40 @@ def check_cpu_ddp_backend(ddp_backend: str) -> None:
     )
 
 
+def guard_before_resume(ckpt_cfg, rank: int, allow_scratch: bool, wait_s: float = 600.0) -> None:
+    """The resume guard for fairseq's default resume (``--restore-file
+    checkpoint_last.pt`` in ``--save-dir``). Rank 0 repairs; other ranks that read
+    the checkpoint themselves wait for it. Exits 2 with the guard's line when
+    nothing is readable and scratch is not allowed."""
+    import time
+    from pathlib import Path
+
+    from rdrop_fairseq.resume_guard import LAST, NothingReadable, fallbacks, guard, readable
+
+    if ckpt_cfg.restore_file != LAST:
+        return  # another file to start from: fairseq reads that one
+    save_dir = Path(ckpt_cfg.save_dir)
+    if rank == 0:
+        try:
+            line = guard(save_dir, allow_scratch)
+        except NothingReadable as e:
+            print(e, file=sys.stderr)
+            sys.exit(2)
+        if line:
+            print(line, file=sys.stderr)
+        return
+    if not ckpt_cfg.load_checkpoint_on_all_dp_ranks:
+        return  # rank 0 reads and broadcasts
+    deadline = time.monotonic() + wait_s
+    last = save_dir / LAST
+    while time.monotonic() < deadline:
+        if last.is_file() and readable(last)[0]:
+            return
+        if not last.exists() and not fallbacks(save_dir):
+            return  # a new run
+        time.sleep(1.0)
+
+
 def cli_main(argv=None):
     # The log format of fairseq-train, so that log parsers read both alike (the
     # package import above has already configured logging by then).
@@ -74,11 +115,17 @@ def cli_main(argv=None):
 
     import rdrop_fairseq  # noqa: F401  (registers the plugin even without --user-dir)
 
+    from rdrop_fairseq.resume_guard import ALLOW_SCRATCH_ENV
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    allow_scratch = "--allow-scratch" in argv or os.environ.get(ALLOW_SCRATCH_ENV) == "1"
+    argv = [a for a in argv if a != "--allow-scratch"]
     parser = options.get_training_parser()
     args = options.parse_args_and_arch(parser, input_args=argv)
     cfg = convert_namespace_to_omegaconf(args)
     if apply_torchrun_env(cfg.distributed_training) and cfg.common.cpu:
         check_cpu_ddp_backend(cfg.distributed_training.ddp_backend)
+    guard_before_resume(cfg.checkpoint, cfg.distributed_training.distributed_rank, allow_scratch)
     distributed_utils.call_main(cfg, main)
 
 

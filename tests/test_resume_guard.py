@@ -75,3 +75,14 @@ def test_nothing_readable_stops_with_one_line_unless_scratch_is_allowed(tmp_path
     proc = subprocess.run(cli + ["--allow-scratch"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and "starting from scratch" in proc.stderr
     assert not (tmp_path / "checkpoint_last.pt").exists() and (tmp_path / "checkpoint_last.pt.torn").exists()
+
+
+def test_epoch_checkpoints_are_fallbacks_by_update_count(tmp_path):
+    """The IWSLT14 recipe saves checkpointE.pt every epoch and no interval checkpoint."""
+    save(tmp_path / "checkpoint1.pt", 1100)
+    save(tmp_path / "checkpoint2.pt", 2200)
+    save(tmp_path / "checkpoint_1_1500.pt", 1500)
+    save(tmp_path / "checkpoint_best.pt", 2200)
+    (tmp_path / "checkpoint_last.pt").write_bytes(b"PK\x03\x04 torn")
+    assert "resuming from checkpoint2.pt" in resume_guard.guard(tmp_path)
+    assert updates(tmp_path / "checkpoint_last.pt") == 2200

@@ -61,7 +61,9 @@ def test_wmt14_preset_is_the_authors_big_setting(exp):
                 "--lr-scheduler": "inverse_sqrt", "--warmup-updates": "6000", "--warmup-init-lr": "1e-07",
                 "--dropout": "0.1", "--attention-dropout": "0.1", "--activation-dropout": "0.1",
                 "--weight-decay": "0.0", "--label-smoothing": "0.1", "--max-tokens": "4096",
-                "--update-freq": "16", "--max-update": "300000", "--source-lang": "en", "--target-lang": "de"}
+                "--update-freq": "16", "--max-update": "300000", "--source-lang": "en", "--target-lang": "de",
+                # not the authors': interval checkpoints, the resume guard's fallback (an epoch is ~4k updates)
+                "--save-interval-updates": "1000", "--keep-interval-updates": "2"}
     for name, value in expected.items():
         assert flag(cmd, name) == value, name
     assert "--share-all-embeddings" in cmd and "--fp16" in cmd and "--eval-bleu" not in cmd

@@ -17,7 +17,8 @@
 #               lr 5e-4, inverse_sqrt with 4,000 warm-up updates from 1e-7,
 #               dropout 0.3, label smoothing 0.1, weight decay 1e-4,
 #               max-tokens 4096, max-update 300k, --eval-bleu (beam 5, Moses
-#               detokenized) picks checkpoint_best, checkpoints every epoch.
+#               detokenized) picks checkpoint_best, checkpoints every epoch
+#               (the resume guard's fallback after a torn checkpoint_last.pt).
 #             wmt14: the paper's WMT14 En-De Transformer-big setting, as the
 #               official authors gave it (github.com/dropreg/R-Drop/issues/19):
 #               transformer_vaswani_wmt_en_de_big (RealFormer:
@@ -27,6 +28,8 @@
 #               --relu-dropout is today's --activation-dropout), weight decay
 #               0, label smoothing 0.1, max-tokens 4096 x update-freq 16 per GPU,
 #               max-update 300k; no --eval-bleu (checkpoint_best by valid loss).
+#               Added: an interval checkpoint every 1,000 updates, 2 kept (an
+#               epoch is ~4k updates; the resume guard's fallback).
 #               Data: prepare-wmt14en2de.sh (the issue also points at fairseq's
 #               issue 202: Google's preprocessed WMT16 En-De, 32k joined BPE).
 #               Score with score-wmt14.sh (beam 4, lenpen 0.6, compound split).
@@ -107,7 +110,8 @@ case "$PRESET" in
   wmt14)
     SETUP=(--source-lang en --target-lang de --lr 1e-3 --warmup-updates 6000 --warmup-init-lr 1e-07
            --max-update 300000 --dropout 0.1 --attention-dropout 0.1 --activation-dropout 0.1
-           --weight-decay 0.0 --update-freq 16 "${HALF[@]}") ;;
+           --weight-decay 0.0 --update-freq 16 "${HALF[@]}"
+           --save-interval-updates 1000 --keep-interval-updates 2) ;;  # the resume guard's fallback
   multi30k-cpu)
     VALID_EVERY=${VALID_EVERY:-100}
     if [ -n "${UPDATES:-}" ]; then
