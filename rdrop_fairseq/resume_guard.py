@@ -92,27 +92,29 @@ def guard(save_dir, allow_scratch=False):
     one line to print ("" if nothing was done). Raises NothingReadable."""
     save_dir = Path(save_dir)
     last = save_dir / LAST
+    torn = last.with_name(LAST + ".torn")
     if last.is_file():
         ok, why = readable(last)
         if ok:
             return ""
-        torn = last.with_name(LAST + ".torn")
-        os.replace(last, torn)
         state = f"{last} was unreadable ({why}; kept as {torn.name})"
     else:
         if not save_dir.is_dir() or not fallbacks(save_dir):
             return ""  # a new run
         state = f"{last} was missing"
-    for cand in fallbacks(save_dir):
-        if readable(cand)[0]:
-            _restore(cand, last)
-            return f"resume_guard: {state}; resuming from {cand.name}"
-    if allow_scratch:
+    source = next((cand for cand in fallbacks(save_dir) if readable(cand)[0]), None)
+    if source is None and not allow_scratch:
+        # nothing is moved: the refusal stands until the user decides
+        raise NothingReadable(
+            f"resume_guard: {state.replace('; kept as ' + torn.name, '')} and no checkpoint in {save_dir} is "
+            f"readable; to start from scratch, pass --allow-scratch or set {ALLOW_SCRATCH_ENV}=1")
+    if last.is_file():
+        os.replace(last, torn)
+    if source is None:
         return f"resume_guard: {state} and no checkpoint in {save_dir} is readable; starting from scratch " \
                f"(--allow-scratch / {ALLOW_SCRATCH_ENV}=1)"
-    raise NothingReadable(
-        f"resume_guard: {state} and no checkpoint in {save_dir} is readable; to start from scratch, "
-        f"pass --allow-scratch or set {ALLOW_SCRATCH_ENV}=1")
+    _restore(source, last)
+    return f"resume_guard: {state}; resuming from {source.name}"
 
 
 def main(argv=None):

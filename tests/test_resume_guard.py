@@ -86,3 +86,13 @@ def test_epoch_checkpoints_are_fallbacks_by_update_count(tmp_path):
     (tmp_path / "checkpoint_last.pt").write_bytes(b"PK\x03\x04 torn")
     assert "resuming from checkpoint2.pt" in resume_guard.guard(tmp_path)
     assert updates(tmp_path / "checkpoint_last.pt") == 2200
+
+
+def test_a_refusal_moves_nothing_so_that_it_stands(tmp_path):
+    (tmp_path / "checkpoint_last.pt").write_bytes(b"PK\x03\x04 torn")
+    for _ in range(2):
+        with pytest.raises(resume_guard.NothingReadable):
+            resume_guard.guard(tmp_path)
+        assert (tmp_path / "checkpoint_last.pt").exists() and not (tmp_path / "checkpoint_last.pt.torn").exists()
+    assert "starting from scratch" in resume_guard.guard(tmp_path, allow_scratch=True)
+    assert (tmp_path / "checkpoint_last.pt.torn").exists() and not (tmp_path / "checkpoint_last.pt").exists()

@@ -5,8 +5,9 @@
     <!-- end generated: NAME -->
 
 ``headline`` (the converged protocol's systems: test sacreBLEU and hours to the best
-checkpoint), ``budget`` (issue 40's seed-1 budget table) and ``quickstart`` (the main
-job's BLEU and minutes, from docs/results/quickstart/run.json). A test checks that
+checkpoint), ``budget`` (issue 40's seed-1 budget table), ``quickstart`` (the main
+job's BLEU and minutes, docs/results/quickstart/run.json) and ``kill_loop`` (issue 42's
+kill loop, docs/results/resume_guard/kill_loop.json). A test checks that
 the committed README equals what the report writes from the committed results.
 """
 
@@ -83,8 +84,22 @@ def quickstart_block(repo: Path):
             "([docs/results/quickstart](docs/results/quickstart/run.json)).")
 
 
+def kill_loop_block(repo: Path):
+    path = repo / "docs/results/resume_guard/kill_loop.json"
+    if not path.exists():
+        return "Kill loop not run yet (`scripts/kill_loop.py`)."
+    r = json.loads(path.read_text())
+    return (f"The kill loop (`scripts/kill_loop.py`, a tiny real R-Drop run): {r['kills']} SIGKILLs survived, "
+            f"{r['kills_inside_copy']} of them inside fairseq's copy to `checkpoint_last.pt` "
+            f"({r['torn_files_moved_aside']} torn files moved aside), at most {r['max_updates_lost']} updates lost "
+            f"per kill (save interval {r['save_interval_updates']}); final parameters "
+            f"{'equal to' if r['final_parameters_equal_uninterrupted'] else 'NOT equal to'} an uninterrupted run's "
+            "([kill_loop.json](docs/results/resume_guard/kill_loop.json)).")
+
+
 def blocks(entries, repo: Path):
-    return {"headline": headline_block(entries), "budget": budget_block(entries), "quickstart": quickstart_block(repo)}
+    return {"headline": headline_block(entries), "budget": budget_block(entries), "quickstart": quickstart_block(repo),
+            "kill_loop": kill_loop_block(repo)}
 
 
 def fill(text: str, generated: dict) -> str:
