@@ -78,10 +78,10 @@ def quickstart_block(repo: Path):
     if not path.exists():
         return "Not measured yet (docs/results/quickstart/run.json)."
     r = json.loads(path.read_text())
-    return (f"On {r['machine']} it printed `BLEU = {r['sacrebleu']}` (tokenized {r['tokenized_bleu']}) after "
+    return (f"On {r['machine']}, it printed `BLEU = {r['sacrebleu']}` (tokenized {r['tokenized_bleu']}) after "
             f"{r['updates']} updates; the whole job took {r['total_minutes']:.1f} min after install "
-            f"(training {r['train_minutes']:.1f} min), measured alone "
-            "([docs/results/quickstart](docs/results/quickstart/run.json)).")
+            f"(training {r['train_minutes']:.1f} min), measured alone ([run.json](docs/results/quickstart/run.json); "
+            "what a 10-minute job would cost in BLEU: [trials.md](docs/results/quickstart/trials.md)).")
 
 
 def kill_loop_block(repo: Path):
