@@ -73,11 +73,16 @@ def budget_block(entries):
                       "([budget.md](docs/results/converged/budget.md#the-target))."])
 
 
+def committed(repo: Path, rel: str):
+    """The committed JSON result at REPO/REL, or None before it is measured."""
+    path = repo / rel
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def quickstart_block(repo: Path):
-    path = repo / "docs/results/quickstart/run.json"
-    if not path.exists():
+    r = committed(repo, "docs/results/quickstart/run.json")
+    if r is None:
         return "Not measured yet (docs/results/quickstart/run.json)."
-    r = json.loads(path.read_text())
     return (f"On {r['machine']}, it printed `BLEU = {r['sacrebleu']}` (tokenized {r['tokenized_bleu']}) after "
             f"{r['updates']} updates; the whole job took {r['total_minutes']:.1f} min after install "
             f"(training {r['train_minutes']:.1f} min), measured alone ([run.json](docs/results/quickstart/run.json); "
@@ -85,10 +90,9 @@ def quickstart_block(repo: Path):
 
 
 def kill_loop_block(repo: Path):
-    path = repo / "docs/results/resume_guard/kill_loop.json"
-    if not path.exists():
+    r = committed(repo, "docs/results/resume_guard/kill_loop.json")
+    if r is None:
         return "Kill loop not run yet (`scripts/kill_loop.py`)."
-    r = json.loads(path.read_text())
     return (f"The kill loop (`scripts/kill_loop.py`, a tiny real R-Drop run): {r['kills']} SIGKILLs survived, "
             f"{r['kills_inside_copy']} of them inside fairseq's copy to `checkpoint_last.pt` "
             f"({r['torn_files_moved_aside']} torn files moved aside), at most {r['max_updates_lost']} updates lost "
