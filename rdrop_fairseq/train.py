@@ -99,6 +99,27 @@ def guard_before_resume(ckpt_cfg, rank: int, allow_scratch: bool, wait_s: float 
         time.sleep(1.0)
 
 
+def already_finished(cfg) -> bool:
+    """True (saying so) when checkpoint_last.pt already has --max-update updates:
+    fairseq 0.12 would train one more update on every such start (it checks the
+    limit only after an update), so a driver that restarts a finished run would
+    drift past it."""
+    from pathlib import Path
+
+    from rdrop_fairseq.resume_guard import LAST, updates_of
+
+    last = Path(cfg.checkpoint.save_dir) / LAST
+    max_update = cfg.optimization.max_update
+    if cfg.checkpoint.restore_file != LAST or not max_update or not last.is_file():
+        return False
+    done = updates_of(last)
+    if done >= max_update:
+        print(f"rdrop_fairseq.train: {last} has {done} updates, --max-update {max_update}: "
+              "nothing to train", file=sys.stderr)
+        return True
+    return False
+
+
 def cli_main(argv=None):
     # The log format of fairseq-train, so that log parsers read both alike (the
     # package import above has already configured logging by then).
@@ -126,6 +147,8 @@ def cli_main(argv=None):
     if apply_torchrun_env(cfg.distributed_training) and cfg.common.cpu:
         check_cpu_ddp_backend(cfg.distributed_training.ddp_backend)
     guard_before_resume(cfg.checkpoint, cfg.distributed_training.distributed_rank, allow_scratch)
+    if already_finished(cfg):
+        return
     distributed_utils.call_main(cfg, main)
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The kill loop (issue 42): a tiny real R-Drop run (k-step 2) SIGKILLed at random
-instants, some of them inside fairseq's copy of a save to checkpoint_last.pt,
+instants (40% inside fairseq's copy of a save to checkpoint_last.pt, 40% 1-15 updates
+into a start's training, 20% during start-up),
 restarted each time by the driver (``python -m rdrop_fairseq.train``, which runs the
 resume guard first) until it finishes; its final parameters are compared with an
 uninterrupted run's, bit for bit.
@@ -36,7 +37,7 @@ from rdrop_fairseq.resume_guard import readable
 REPO = Path(__file__).resolve().parents[1]
 SHIM = REPO / "tests" / "kill_loop_shim"
 SAVE_INTERVAL = 10
-MAX_UPDATE = 300
+MAX_UPDATE = 500  # 20 kills advance the run by at most ~16 updates each: it cannot finish first
 
 
 def train_command(data, save_dir, max_update):
@@ -67,7 +68,7 @@ class Attempt:
     def __init__(self, cmd, env):
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
-        self.lines, self.copying = [], threading.Event()
+        self.lines, self.copying, self.update = [], threading.Event(), None
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -76,6 +77,9 @@ class Attempt:
             self.lines.append(line)
             if line.startswith("slow-copy: start"):
                 self.copying.set()
+            m = re.search(r'"num_updates": "(\d+)"', line)
+            if m:
+                self.update = int(m.group(1))
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -131,13 +135,23 @@ def run(data, work, kills=20, max_update=MAX_UPDATE, seed=0, slow_copy_s=0.02, l
         starts += 1
         a = Attempt(train_command(data, save, max_update), env)
         if len(records) < kills:
-            in_copy = rng.random() < 0.5
+            mode = rng.choices(["copy", "training", "start-up"], [0.4, 0.4, 0.2])[0]
+            in_copy = mode == "copy"
             if in_copy:  # somewhere inside the next copy to checkpoint_last.pt
                 while not a.copying.wait(timeout=0.05) and a.proc.poll() is None:
                     pass
                 time.sleep(rng.uniform(0, 0.4))
-            else:  # anywhere: start-up, the guard, training, a save
-                time.sleep(rng.uniform(1.0, 20.0))
+            elif mode == "training":  # between 1 and 15 updates into this start's training
+                steps, first = rng.randint(1, 15), None
+                while a.proc.poll() is None:
+                    if a.update is not None:
+                        first = a.update if first is None else first
+                        if a.update >= first + steps - 1:
+                            break
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0, 0.3))
+            else:  # start-up: imports, the resume guard, loading the checkpoint
+                time.sleep(rng.uniform(0, 4.0))
             if a.proc.poll() is None:
                 a.kill()
                 text = a.text()
@@ -146,7 +160,7 @@ def run(data, work, kills=20, max_update=MAX_UPDATE, seed=0, slow_copy_s=0.02, l
                 if resumed is not None:
                     settle(resumed)
                 last = save / "checkpoint_last.pt"
-                rec = dict(kill=len(records) + 1, inside_copy=in_copy and a.copying.is_set(),
+                rec = dict(kill=len(records) + 1, mode=mode, inside_copy=in_copy and a.copying.is_set(),
                            left_torn=last.exists() and not readable(last)[0],
                            resumed_from=resumed, last_update=last_update(text),
                            guard=[line.strip() for line in text.splitlines() if line.startswith("resume_guard:")])
@@ -155,7 +169,7 @@ def run(data, work, kills=20, max_update=MAX_UPDATE, seed=0, slow_copy_s=0.02, l
                 else:
                     rec["updates_lost"] = 0  # killed before it trained: nothing in memory to lose
                 records.append(rec)
-                log(f"kill {rec['kill']:2d}: {'inside a copy' if rec['inside_copy'] else 'at a random instant'}"
+                log(f"kill {rec['kill']:2d}: {'inside a copy' if rec['inside_copy'] else 'in ' + mode}"
                     f"{', left checkpoint_last.pt torn' if rec['left_torn'] else ''}; this start resumed from "
                     f"{resumed}, reached {rec['last_update']}" + (f"; {rec['guard'][0]}" if rec["guard"] else ""))
                 continue
@@ -167,8 +181,9 @@ def run(data, work, kills=20, max_update=MAX_UPDATE, seed=0, slow_copy_s=0.02, l
             settle(resumed_from(text))
         if a.proc.returncode != 0:
             raise RuntimeError(f"a restart failed (exit {a.proc.returncode}):\n{text[-3000:]}")
-        if len(records) >= kills:
-            break
+        # Finished (or every kill done): stop. A finished run is never restarted, since
+        # fairseq 0.12 trains one update past --max-update on every start.
+        break
     (ref_model, ref_updates), (model, updates) = final_state(work / "uninterrupted"), final_state(save)
     import torch
 

@@ -7,6 +7,7 @@ import re
 import sys
 
 import pytest
+import torch
 
 from cli import REPO, SMALL_MODEL, TRAIN_FLAGS, json_logs, load_script, run
 
@@ -67,3 +68,12 @@ def test_kill_loop_ends_with_the_uninterrupted_parameters(data_bin, tmp_path):
     assert out["max_updates_lost"] <= out["save_interval_updates"]
     assert out["final_updates"] == kill_loop.MAX_UPDATE
     assert out["final_parameters_equal_uninterrupted"]
+
+
+def test_a_finished_run_is_not_trained_further(data_bin, tmp_path):
+    """fairseq 0.12 trains one update past --max-update on every restart of a finished run."""
+    save = tmp_path / "run"
+    train(data_bin, save, 5)
+    proc = train(data_bin, save, 5)
+    assert "nothing to train" in proc.stderr
+    assert torch.load(save / "checkpoint_last.pt", weights_only=False)["optimizer_history"][-1]["num_updates"] == 5
