@@ -162,6 +162,11 @@ def test_extra_flags_override_the_preset_and_tensorboard():
      "train.sh: UPDATES: expected a whole number of updates >= 1, got '0'"),
     ("quickstart-multi30k.sh", [], {"UPDATES": "15min"},
      "quickstart: UPDATES: expected a whole number of updates >= 1, got '15min'"),
+    ("quickstart-multi30k.sh", [], {"VOCAB": "8k"}, "quickstart: VOCAB: expected a whole number >= 1, got '8k'"),
+    ("quickstart-multi30k.sh", [], {"MAX_TOKENS": "0"},
+     "quickstart: MAX_TOKENS: expected a whole number >= 1, got '0'"),
+    ("quickstart-multi30k.sh", [], {"LR": "0"}, "quickstart: LR: expected a number > 0, got '0'"),
+    ("quickstart-multi30k.sh", [], {"ALPHA": "-1"}, "quickstart: ALPHA: expected a number >= 0, got '-1'"),
 ])
 def test_bad_values_are_named(script, args, env, message):
     proc = run(["bash", EX / script, *args], check=False, env_extra={"DRY_RUN": "1", **env})

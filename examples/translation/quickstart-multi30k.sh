@@ -23,6 +23,14 @@ UPDATES=${UPDATES:-400}
 [[ $UPDATES =~ ^[1-9][0-9]*$ ]] ||
   { echo "quickstart: UPDATES: expected a whole number of updates >= 1, got '$UPDATES'" >&2; exit 2; }
 ALPHA=${ALPHA:-5}; VOCAB=${VOCAB:-8000}; MAX_TOKENS=${MAX_TOKENS:-4096}; LR=${LR:-1e-3}
+for knob in VOCAB MAX_TOKENS; do
+  [[ ${!knob} =~ ^[1-9][0-9]*$ ]] ||
+    { echo "quickstart: $knob: expected a whole number >= 1, got '${!knob}'" >&2; exit 2; }
+done
+for knob in ALPHA LR; do  # a plain decimal or 1e-3 form; ALPHA may be 0, LR may not
+  [[ ${!knob} =~ ^([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$ ]] && { [ "$knob" = ALPHA ] || [[ ! ${!knob} =~ ^[0.]+([eE].*)?$ ]]; } ||
+    { echo "quickstart: $knob: expected a number$([ "$knob" = LR ] && echo ' > 0' || echo ' >= 0'), got '${!knob}'" >&2; exit 2; }
+done
 PY=${PYTHON:-python}
 START=$(date +%s)
 
