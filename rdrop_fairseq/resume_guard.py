@@ -38,6 +38,16 @@ class NothingReadable(RuntimeError):
     pass
 
 
+def scratch_allowed_by_env(environ=os.environ) -> bool:
+    """RDROP_ALLOW_SCRATCH: "1" allows, "0" or unset does not; anything else stops
+    with one line (a typo must not silently keep or lose a run)."""
+    value = environ.get(ALLOW_SCRATCH_ENV, "")
+    if value not in ("", "0", "1"):
+        print(f"resume_guard: {ALLOW_SCRATCH_ENV}: expected 0 or 1, got '{value}'", file=sys.stderr)
+        sys.exit(2)
+    return value == "1"
+
+
 def readable(path: Path):
     """(True, "") if PATH is a checkpoint torch can open, else (False, why), reading
     only the zip's directory and the pickled structure (tensors stay mmapped)."""
@@ -124,7 +134,7 @@ def main(argv=None):
                    help=f"start from scratch when no checkpoint is readable (also {ALLOW_SCRATCH_ENV}=1)")
     a = p.parse_args(argv)
     try:
-        line = guard(a.save_dir, a.allow_scratch or os.environ.get(ALLOW_SCRATCH_ENV) == "1")
+        line = guard(a.save_dir, a.allow_scratch or scratch_allowed_by_env())
     except NothingReadable as e:
         print(e, file=sys.stderr)
         return 2

@@ -136,10 +136,10 @@ def cli_main(argv=None):
 
     import rdrop_fairseq  # noqa: F401  (registers the plugin even without --user-dir)
 
-    from rdrop_fairseq.resume_guard import ALLOW_SCRATCH_ENV
+    from rdrop_fairseq.resume_guard import scratch_allowed_by_env
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    allow_scratch = "--allow-scratch" in argv or os.environ.get(ALLOW_SCRATCH_ENV) == "1"
+    allow_scratch = scratch_allowed_by_env() or "--allow-scratch" in argv
     argv = [a for a in argv if a != "--allow-scratch"]
     parser = options.get_training_parser()
     args = options.parse_args_and_arch(parser, input_args=argv)

@@ -1,6 +1,7 @@
 """rdrop_fairseq/resume_guard.py on hand-made checkpoints: a torn, an empty and a
 missing checkpoint_last.pt, each with interval checkpoints present; nothing readable."""
 
+import os
 import subprocess
 import sys
 
@@ -96,3 +97,10 @@ def test_a_refusal_moves_nothing_so_that_it_stands(tmp_path):
         assert (tmp_path / "checkpoint_last.pt").exists() and not (tmp_path / "checkpoint_last.pt.torn").exists()
     assert "starting from scratch" in resume_guard.guard(tmp_path, allow_scratch=True)
     assert (tmp_path / "checkpoint_last.pt.torn").exists() and not (tmp_path / "checkpoint_last.pt").exists()
+
+
+def test_a_bad_allow_scratch_value_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rdrop_fairseq.resume_guard", str(tmp_path)], capture_output=True,
+                          text=True, cwd=REPO, env=dict(os.environ, RDROP_ALLOW_SCRATCH="yes"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "resume_guard: RDROP_ALLOW_SCRATCH: expected 0 or 1, got 'yes'"
