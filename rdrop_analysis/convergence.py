@@ -30,7 +30,6 @@ first holds: the result equals that of a run stopped by the rule itself.
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from rdrop_analysis.parse_logs import parse_log

@@ -8,7 +8,6 @@ training loss against updates.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from rdrop_analysis.parse_logs import load_runs

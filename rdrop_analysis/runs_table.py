@@ -14,7 +14,6 @@ BLEU; test sacreBLEU (detokenized) and tokenized BLEU ("-" if not scored).
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from rdrop_analysis.parse_logs import load_runs

@@ -7,19 +7,14 @@ from pathlib import Path
 import pytest
 
 from rdrop_analysis.converged_report import readme
-from rdrop_analysis.converged_report.stats import load, summarize, update_cost
+from rdrop_analysis.converged_report.cli import entries_of
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs/results/converged"
 
 
 def entries():
-    runs, speed = load(RESULTS)
-    es = summarize(runs, speed)
-    for e, r in zip(es, runs):
-        e["_rows"], e["_protocol"] = r["rows"], r["protocol"]
-        e["_cost"], e["_budget_scores"] = update_cost(r, speed), r["budget_scores"]
-    return es
+    return entries_of(RESULTS)[2]
 
 
 def test_committed_readme_is_what_the_report_writes():

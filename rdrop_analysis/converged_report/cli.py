@@ -13,12 +13,19 @@ from rdrop_analysis.converged_report.stats import band, derived, load, summarize
 from rdrop_analysis.converged_report.tables import ABLATIONS, COMPARISONS, ablations, claims, headline
 
 
-def report(results: Path, readme: Path = None):
+def entries_of(results: Path):
+    """(runs, speed, entries): each run's summary with what the tables and figures read
+    beside it (its validation rows, protocol, cost per update, budget scores; keys in _)."""
     runs, speed = load(results)
     entries = summarize(runs, speed)
     for e, r in zip(entries, runs):
         e["_rows"], e["_protocol"] = r["rows"], r["protocol"]
         e["_cost"], e["_budget_scores"] = update_cost(r, speed), r["budget_scores"]
+    return runs, speed, entries
+
+
+def report(results: Path, readme: Path = None):
+    runs, speed, entries = entries_of(results)
     public = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
     (results / "summary.json").write_text(json.dumps(
         {"protocol": runs[0]["protocol"] if runs else None, "runs": public}, indent=1) + "\n")
