@@ -51,3 +51,22 @@ def test_relative_links_in_readme_and_docs_resolve():
             if "://" in target:
                 continue
             assert (page.parent / target).exists(), f"{page.relative_to(REPO)}: broken link {target}"
+
+
+def test_budget_block_keeps_the_references_and_the_schedules_best_within_the_target_budget():
+    """However many schedules are run, the README shows the baseline, R-Drop, k = 2 and
+    the README_SCHEDULES schedules with the best seed-1 valid BLEU within the target's
+    budget, and points to budget.md for the rest."""
+    from rdrop_analysis import budget_report
+    es = entries()
+    block = readme.budget_block(es)
+    rows, _ = budget_report.budget_rows(es, seeds={1})
+    schedules = {e["config"] for e in es if e["experiment"] == "schedule"}
+    hours = budget_report.TARGET["hours"]
+    ranked = sorted((r for r in rows if r["config"] in schedules),
+                    key=lambda r: -r["budgets"][hours]["valid"])
+    shown = [r["config"] for r in rows if f"| {budget_report.name(r['config'])} |" in block]
+    best = {r["config"] for r in ranked[:readme.README_SCHEDULES]}
+    assert set(shown) == {"baseline", "rdrop", "k_2"} | best
+    if len(ranked) > readme.README_SCHEDULES:
+        assert f"{len(ranked) - readme.README_SCHEDULES} more in [budget.md]" in block
