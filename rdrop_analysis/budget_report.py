@@ -195,11 +195,16 @@ def budget_md(entries, speed_note, speed=None):
     return "\n".join(out)
 
 
+def schedules_by_budget(entries, rows):
+    """The schedules' ROWS, highest mean valid BLEU within the target budget first (none last)."""
+    scheds = [r for r in rows if any(e["config"] == r["config"] and e["experiment"] == "schedule" for e in entries)]
+    return sorted(scheds, key=lambda r: -(r["budgets"][TARGET["hours"]]["valid"] or float("-inf")))
+
+
 def best_schedule(entries, rows, base):
     """The schedule with the highest mean valid BLEU within the target budget, or None."""
-    cands = [r for r in rows if any(e["config"] == r["config"] and e["experiment"] == "schedule" for e in entries)
-             and r["budgets"][TARGET["hours"]]["valid"] is not None]
-    return max(cands, key=lambda r: r["budgets"][TARGET["hours"]]["valid"])["config"] if cands else None
+    cands = [r for r in schedules_by_budget(entries, rows) if r["budgets"][TARGET["hours"]]["valid"] is not None]
+    return cands[0]["config"] if cands else None
 
 
 def budget_figure(entries, out, speed_note, band):

@@ -61,9 +61,7 @@ def budget_block(entries):
     # README_SCHEDULES schedules with the best valid BLEU within the target's budget.
     keep = {"baseline", "rdrop", "k_2"}
     T = budget_report.TARGET
-    schedules = [r for r in rows if r["config"] not in keep and any(
-        e["config"] == r["config"] and e["experiment"] == "schedule" for e in entries)]
-    schedules.sort(key=lambda r: -(r["budgets"][T["hours"]]["valid"] or float("-inf")))
+    schedules = [r for r in budget_report.schedules_by_budget(entries, rows) if r["config"] not in keep]
     shown = {r["config"] for r in schedules[:README_SCHEDULES]}
     rows = [r for r in rows if r["config"] in keep or r["config"] in shown]
     all_rows, _ = budget_report.budget_rows(entries)
