@@ -167,6 +167,10 @@ def test_extra_flags_override_the_preset_and_tensorboard():
      "quickstart: MAX_TOKENS: expected a whole number >= 1, got '0'"),
     ("quickstart-multi30k.sh", [], {"LR": "0"}, "quickstart: LR: expected a number > 0, got '0'"),
     ("quickstart-multi30k.sh", [], {"ALPHA": "-1"}, "quickstart: ALPHA: expected a number >= 0, got '-1'"),
+    ("quickstart-multi30k.sh", [], {"K_STEP": "0"}, "quickstart: K_STEP: expected a whole number >= 1, got '0'"),
+    ("quickstart-multi30k.sh", [], {"DROPOUT": "1"}, "quickstart: DROPOUT: expected a probability in [0, 1), got '1'"),
+    ("quickstart-multi30k.sh", [], {"DROPOUT": "-0.1"},
+     "quickstart: DROPOUT: expected a probability in [0, 1), got '-0.1'"),
 ])
 def test_bad_values_are_named(script, args, env, message):
     proc = run(["bash", EX / script, *args], check=False, env_extra={"DRY_RUN": "1", **env})
