@@ -70,3 +70,22 @@ def test_budget_block_keeps_the_references_and_the_schedules_best_within_the_tar
     assert set(shown) == {"baseline", "rdrop", "k_2"} | best
     if len(ranked) > readme.README_SCHEDULES:
         assert f"{len(ranked) - readme.README_SCHEDULES} more in [budget.md]" in block
+
+
+def test_seeds_1_to_3_line_names_the_best_three_seed_schedule_and_waits_for_all_three():
+    """The budget block's seeds 1-3 sentence is the in-budget best among the schedules run on
+    all three seeds, with the references' means over the same seeds; none before a schedule
+    has three seeds."""
+    from rdrop_analysis import budget_report
+    es = entries()
+    all_rows, _ = budget_report.budget_rows(es)
+    line = readme.seeds_1_to_3_line(es, all_rows)
+    full = [r for r in budget_report.schedules_by_budget(es, all_rows) if sorted(r["seeds"]) == [1, 2, 3]]
+    rdrop = next(r for r in all_rows if r["config"] == "rdrop")
+    assert full, "the committed results have a schedule on seeds 1-3"
+    assert f"({budget_report.name(full[0]['config'])})" in line and f"{full[0]['test']:.2f}" in line
+    assert f"R-Drop's {rdrop['test']:.2f}" in line
+    # drop seed 3 of every schedule: no schedule has all three seeds, so no sentence
+    schedules = {r["config"] for r in budget_report.schedules_by_budget(es, all_rows)}
+    fewer = [e for e in es if not (e["config"] in schedules and e["seed"] == 3)]
+    assert readme.seeds_1_to_3_line(fewer, budget_report.budget_rows(fewer)[0]) is None
