@@ -78,8 +78,8 @@ def test_seeds_1_to_3_line_names_the_best_three_seed_schedule_and_waits_for_all_
     has three seeds."""
     from rdrop_analysis import budget_report
     es = entries()
-    all_rows, _ = budget_report.budget_rows(es)
-    line = readme.seeds_1_to_3_line(es, all_rows)
+    all_rows, base = budget_report.budget_rows(es)
+    line = readme.seeds_1_to_3_line(es, all_rows, base)
     full = [r for r in budget_report.schedules_by_budget(es, all_rows) if sorted(r["seeds"]) == [1, 2, 3]]
     rdrop = next(r for r in all_rows if r["config"] == "rdrop")
     assert full, "the committed results have a schedule on seeds 1-3"
@@ -88,4 +88,4 @@ def test_seeds_1_to_3_line_names_the_best_three_seed_schedule_and_waits_for_all_
     # drop seed 3 of every schedule: no schedule has all three seeds, so no sentence
     schedules = {r["config"] for r in budget_report.schedules_by_budget(es, all_rows)}
     fewer = [e for e in es if not (e["config"] in schedules and e["seed"] == 3)]
-    assert readme.seeds_1_to_3_line(fewer, budget_report.budget_rows(fewer)[0]) is None
+    assert readme.seeds_1_to_3_line(fewer, *budget_report.budget_rows(fewer)) is None

@@ -68,20 +68,21 @@ def budget_block(entries):
     verdicts = budget_report.target_lines(entries, all_rows, base)
     reached = [line.split("**")[1] for line in verdicts if "**Target reached**" in line]
     more = len(schedules) - len(shown)
-    seeded = seeds_1_to_3_line(entries, all_rows)
+    seeded = seeds_1_to_3_line(entries, all_rows, base)
     return "\n".join([f"Seed 1; budget unit: the Transformer's mean hours to its best, {base:.2f} h; "
                       "each budget cell: best valid BLEU within it / the test sacreBLEU of that checkpoint; "
                       f"the {len(shown)} schedules best within {T['hours']:g}x"
                       + (f" ({more} more in [budget.md](docs/results/converged/budget.md))" if more else "") + ".", "",
                       budget_report.budget_table(rows, base).rstrip(), "",
-                      (seeded + " " if seeded else "") + f"Issue 40's target (within {T['bleu_gap']} test BLEU of R-Drop over seeds 1-3, best within "
+                      (seeded + " " if seeded else "")
+                      + f"Issue 40's target (within {T['bleu_gap']} test BLEU of R-Drop over seeds 1-3, best within "
                       f"{T['hours']:g}x the baseline's hours, never {T['deficit']} valid BLEU behind it at equal "
                       "hours): reached by "
                       f"{', '.join(reached) if reached else 'none'} of the {len(verdicts)} systems judged "
                       "([budget.md](docs/results/converged/budget.md#the-target))."])
 
 
-def seeds_1_to_3_line(entries, all_rows):
+def seeds_1_to_3_line(entries, all_rows, base):
     """The schedule run on seeds 1-3 with the best mean valid BLEU within the target budget,
     against the references over the same seeds; None before any schedule has all three."""
     want = [1, 2, 3]
@@ -89,7 +90,7 @@ def seeds_1_to_3_line(entries, all_rows):
     refs = {r["config"]: r for r in all_rows if r["config"] in ("baseline", "rdrop") and sorted(r["seeds"]) == want}
     if not full or len(refs) < 2:
         return None
-    r, base = full[0], budget_report.base_hours(entries)
+    r = full[0]
     return (f"Over seeds 1-3, the best schedule within {budget_report.TARGET['hours']:g}x "
             f"({budget_report.name(r['config'])}): test sacreBLEU {r['test']:.2f}, against R-Drop's "
             f"{refs['rdrop']['test']:.2f} and the Transformer's {refs['baseline']['test']:.2f}; best checkpoint "
@@ -107,10 +108,8 @@ def quickstart_block(repo: Path):
     r = committed(repo, "docs/results/quickstart/run.json")
     if r is None:
         return "Not measured yet (docs/results/quickstart/run.json)."
-    # run.json written before the 10-minute settings (issue 41) has no k_step or dropout
-    schedule = (f" (R-Drop on one update in {r['k_step']}, dropout {r['dropout']})" if "k_step" in r else "")
     return (f"On {r['machine']}, it printed `BLEU = {r['sacrebleu']}` (tokenized {r['tokenized_bleu']}) after "
-            f"{r['updates']} updates{schedule}; the whole job took {r['total_minutes']:.1f} min after install "
+            f"{r['updates']} updates (R-Drop on one update in {r['k_step']}, dropout {r['dropout']}); the whole job took {r['total_minutes']:.1f} min after install "
             f"(training {r['train_minutes']:.1f} min), measured alone ([run.json](docs/results/quickstart/run.json); "
             "how these settings were chosen: [trials.md](docs/results/quickstart/trials.md)).")
 
